@@ -1,0 +1,110 @@
+// netback/rx.cc — frames to the guest: the rx ring producer.
+//
+// The guest posts empty buffers (rx requests, one granted page each). A pass takes queued
+// frames oldest first; a frame needs ceil(len / 4096) buffers (more than one only if the guest
+// offered feature-sg); one batched grant copy fills them; each response goes in the slot of
+// its request, echoing its id, with NETRXF_more_data on all but the last slot. No checksum
+// flags are set: frames leave with complete checksums, so the guest may verify them.
+// A guest that posts no buffers while frames wait is given rx_stall_timeout, then its queue is
+// dropped and further frames are dropped at once until it posts buffers again (item 15).
+#include <algorithm>
+
+#include "netback/vif.h"
+
+namespace xfw::netback {
+namespace {
+
+uint32_t slots_for(std::size_t len) { return uint32_t((len + xen::kPageSize - 1) / xen::kPageSize); }
+
+struct RxFrame {
+  uint32_t cons;  // ring index of its first buffer
+  uint32_t nslots;
+  uint32_t op_begin;
+  uint32_t len;
+};
+
+}  // namespace
+
+bool Vif::rx_pass(TxScratch& scratch, TimePoint now, uint32_t& handled, bool& notify) {
+  const uint32_t prod = rx_.req_prod();  // once per pass (item 3)
+  if (uint32_t(prod - rx_cons_) > kRingSize) {  // item 1
+    fail(DropReason::fatal_rx_req_prod);
+    return false;
+  }
+  if (rx_stalled_ && prod != rx_cons_) rx_stalled_ = false;  // buffers again: carrier back
+
+  RxFrame frames[kRingSize];
+  uint16_t ids[kRingSize];  // request ids by position in this pass (never indexed by id)
+  uint32_t nframes = 0, nops = 0, cons = rx_cons_;
+  const uint32_t max_frames = std::min({limits_.rx_budget, kRingSize, rxq_.frames()});
+
+  while (nframes < max_frames) {
+    const auto data = rxq_.at(nframes);
+    const uint32_t need = slots_for(data.size());
+    if (uint32_t(prod - cons) < need) break;  // wait for more buffers
+    frames[nframes] = {cons, need, nops, uint32_t(data.size())};
+    for (uint32_t k = 0; k < need; ++k) {
+      const netif_rx_request_t req = rx_.copy_req(cons);
+      ids[cons - rx_cons_] = req.id;
+      const std::size_t off = std::size_t(k) * xen::kPageSize;
+      const auto len = uint16_t(std::min(xen::kPageSize, data.size() - off));
+      scratch.ops[nops++] = {xen::GrantCopy::Dir::to_guest, params_.domid, xen::GrantRef{req.gref},
+                             0, len, const_cast<std::byte*>(data.data() + off),
+                             xen::GntStatus::general_error};
+      ++cons;
+    }
+    ++nframes;
+  }
+
+  if (nops > 0) deps_.gnt.copy(std::span(scratch.ops.data(), nops));
+
+  for (uint32_t f = 0; f < nframes; ++f) {
+    const RxFrame& fr = frames[f];
+    bool ok = true;
+    for (uint32_t o = fr.op_begin; o < fr.op_begin + fr.nslots; ++o) {
+      ok &= scratch.ops[o].status == xen::GntStatus::okay;
+    }
+    for (uint32_t k = 0; k < fr.nslots; ++k) {
+      netif_rx_response_t rsp{};
+      rsp.id = ids[fr.cons + k - rx_cons_];
+      rsp.offset = 0;
+      rsp.flags = k + 1 < fr.nslots ? NETRXF_more_data : 0;
+      rsp.status = ok ? int16_t(scratch.ops[fr.op_begin + k].len) : int16_t(NETIF_RSP_ERROR);
+      rx_.put_rsp(fr.cons + k, rsp);  // the slot of its request
+    }
+    if (ok) {
+      ++c_.to_guest_packets;
+      c_.to_guest_bytes += fr.len;
+    } else {
+      drop(DropReason::rx_grant_copy_failed);
+    }
+    rxq_.pop();
+  }
+  if (cons != rx_cons_) {
+    notify |= rx_.push_responses(rx_cons_, cons);
+    rx_cons_ = cons;
+  }
+  handled += nframes;
+
+  if (rxq_.empty()) {
+    rx_waiting_since_.reset();
+    return false;
+  }
+  if (nframes == max_frames && nframes > 0) return true;  // budget used up; buffers may remain
+  // Blocked on buffers: ask for a kick when enough are posted, then look once more.
+  const uint32_t need = slots_for(rxq_.front().size());
+  rx_.set_req_event(rx_cons_ + need);
+  if (uint32_t(rx_.req_prod() - rx_cons_) >= need) return true;
+  if (!rx_waiting_since_) {
+    rx_waiting_since_ = now;
+  } else if (now - *rx_waiting_since_ >= limits_.rx_stall_timeout) {
+    for (uint32_t n = rxq_.frames(); n > 0; --n) drop(DropReason::rx_stalled);
+    rxq_.clear();
+    rx_stalled_ = true;
+    rx_waiting_since_.reset();
+    rx_.set_req_event(rx_cons_ + 1);
+  }
+  return false;
+}
+
+}  // namespace xfw::netback

@@ -1,0 +1,127 @@
+#include "netback/vif.h"
+
+#include <algorithm>
+
+namespace xfw::netback {
+
+std::unique_ptr<Vif> Vif::connect(Deps deps, VifId id, const VifConnectParams& p,
+                                  const VifLimits& limits, std::string* why) {
+  std::unique_ptr<Vif> v(new Vif(deps, id, p, limits));
+  v->tx_map_ = deps.gnt.map(p.domid, p.tx_ring_ref);
+  if (!v->tx_map_) {
+    *why = "cannot map tx-ring-ref " + std::to_string(p.tx_ring_ref.value());
+    return nullptr;
+  }
+  v->rx_map_ = deps.gnt.map(p.domid, p.rx_ring_ref);
+  if (!v->rx_map_) {
+    *why = "cannot map rx-ring-ref " + std::to_string(p.rx_ring_ref.value());
+    return nullptr;
+  }
+  v->tx_ = TxRing(v->tx_map_->data());
+  v->rx_ = RxRing(v->rx_map_->data());
+  // A fresh ring starts at index 0; a guest that already claims more than a ring's worth of
+  // requests is broken or hostile (item 1).
+  if (v->tx_.req_prod() > kRingSize || v->rx_.req_prod() > kRingSize) {
+    *why = "ring indices out of range at connect";
+    return nullptr;
+  }
+  const auto port = deps.evt.bind_interdomain(p.domid, p.remote_port);
+  if (!port) {
+    *why = "cannot bind event channel " + std::to_string(p.remote_port.value());
+    return nullptr;
+  }
+  v->port_ = *port;
+  v->bound_ = true;
+  // Ask for a kick on the first request of either ring.
+  v->tx_.set_req_event(1);
+  v->rx_.set_req_event(1);
+  return v;
+}
+
+Vif::Vif(Deps deps, VifId id, const VifConnectParams& p, const VifLimits& limits)
+    : deps_(deps), id_(id), params_(p), limits_(limits), rxq_(limits.rx_queue_bytes) {}
+
+Vif::~Vif() {
+  if (bound_) deps_.evt.unbind(port_);
+  // tx_map_ / rx_map_ unmap in their destructors.
+}
+
+void Vif::fail(DropReason r) {
+  if (!fatal_) {
+    fatal_ = r;
+    drop(r);
+  }
+}
+
+bool Vif::queue_to_guest(std::span<const std::byte> frame) {
+  if (fatal_) {
+    drop(DropReason::rx_vif_down);
+    return false;
+  }
+  if (rx_stalled_) {
+    drop(DropReason::rx_stalled);
+    return false;
+  }
+  const std::size_t max = params_.guest_rx_sg ? 65535 : xen::kPageSize;
+  if (frame.size() > max || frame.empty()) {
+    drop(DropReason::rx_too_big);
+    return false;
+  }
+  if (!rxq_.push(frame)) {
+    drop(DropReason::rx_queue_full);
+    return false;
+  }
+  return true;
+}
+
+std::optional<TimePoint> Vif::wake_at() const {
+  std::optional<TimePoint> t;
+  auto take = [&t](std::optional<TimePoint> x) {
+    if (x && (!t || *x < *t)) t = x;
+  };
+  take(credit_wait_);
+  take(unmask_at_);
+  if (rx_waiting_since_) take(*rx_waiting_since_ + limits_.rx_stall_timeout);
+  return t;
+}
+
+Vif::Pass Vif::service(FrameSink& sink, TxScratch& scratch, TimePoint now, bool kicked) {
+  if (fatal_) return Pass::idle;
+  if (kicked) {
+    ++c_.events;
+    masked_ = true;
+  }
+  bool notify = false;
+  uint32_t handled = 0;
+  bool more = tx_pass(sink, scratch, now, handled, notify);
+  if (fatal_) return Pass::idle;
+  more |= rx_pass(scratch, now, handled, notify);
+  if (fatal_) return Pass::idle;
+  if (notify) {
+    deps_.evt.notify(port_);
+    ++c_.notifications;
+  }
+
+  // Event-channel masking (item 14): unmask only once no work is left. A streak of kicks that
+  // bring no work is an event storm: keep the port masked for a growing back-off.
+  if (kicked && handled == 0 && !more) {
+    ++c_.spurious_events;
+    if (++spurious_streak_ > 8) {
+      backoff_ = std::min(std::max(backoff_ * 2, std::chrono::milliseconds(1)),
+                          std::chrono::milliseconds(256));
+      unmask_at_ = now + backoff_;
+    }
+  } else if (handled > 0) {
+    spurious_streak_ = 0;
+    backoff_ = std::chrono::milliseconds(0);
+    unmask_at_.reset();
+  }
+  if (unmask_at_ && now >= *unmask_at_) unmask_at_.reset();
+  if (!more && masked_ && !unmask_at_) {
+    deps_.evt.unmask(port_);
+    masked_ = false;
+  }
+  return more ? Pass::more_work : Pass::idle;
+}
+
+}  // namespace xfw::netback

@@ -1,0 +1,143 @@
+// netback/vif.h — the data path of one connected vif: its two rings, its event channel,
+// its receive queue, credit and counters.
+//
+// A Vif exists only while connected: constructing one maps both ring pages and binds the event
+// channel; destroying it unbinds and unmaps (teardown owned by one context, item 16). Each call
+// to service() does one bounded pass over both rings:
+//   from guest (tx ring): copy requests once, validate, one batched grant copy into local
+//                         memory, answer every slot, hand good frames to the FrameSink;
+//   to guest (rx ring):   take posted buffers, grant-copy queued frames into them.
+// A ring-protocol violation sets fatal(): the owner (Netback) then disconnects this vif only.
+// Frontend-chosen ids are echoed, never used as indexes into backend state (item 11).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "netback/drop_reason.h"
+#include "netback/frames.h"
+#include "netback/ring.h"
+#include "netback/rx_queue.h"
+#include "xen/evtchn.h"
+#include "xen/grant.h"
+#include "xen/parse.h"
+
+namespace xfw::netback {
+
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
+
+struct VifLimits {
+  uint32_t rx_queue_bytes = 128 * 1024;
+  std::chrono::milliseconds rx_stall_timeout{10'000};
+  uint32_t tx_budget = 64;  // packets per pass
+  uint32_t rx_budget = 64;  // frames per pass
+};
+
+// What the handshake learned and validated; everything a Vif needs to connect.
+struct VifConnectParams {
+  xen::DomId domid;
+  xen::GrantRef tx_ring_ref;
+  xen::GrantRef rx_ring_ref;
+  xen::EvtchnPort remote_port;
+  bool guest_rx_sg = false;  // frontend's feature-sg: it accepts multi-slot frames
+  std::optional<xen::Rate> rate;
+};
+
+struct VifCounters {
+  uint64_t from_guest_packets = 0, from_guest_bytes = 0;
+  uint64_t to_guest_packets = 0, to_guest_bytes = 0;
+  uint64_t events = 0, spurious_events = 0, notifications = 0;
+  DropCounters drops{};
+};
+
+// Scratch memory shared by all vifs of one Netback (service() runs one vif at a time).
+struct TxScratch {
+  static constexpr std::size_t kBytes = 256 * 1024;  // > 65535: one maximal packet always fits
+  static constexpr std::size_t kMaxOps = 2 * kRingSize;
+  std::unique_ptr<std::byte[]> bytes{new std::byte[kBytes]};
+  std::vector<xen::GrantCopy> ops = std::vector<xen::GrantCopy>(kMaxOps);
+};
+
+class Vif {
+ public:
+  struct Deps {
+    xen::GrantTable& gnt;
+    xen::EventChannels& evt;
+  };
+  // Maps the rings and binds the event channel; nullptr (and `why`) on failure.
+  static std::unique_ptr<Vif> connect(Deps deps, VifId id, const VifConnectParams& p,
+                                      const VifLimits& limits, std::string* why);
+  ~Vif();
+  Vif(const Vif&) = delete;
+  Vif& operator=(const Vif&) = delete;
+
+  enum class Pass { idle, more_work };
+  // One bounded pass over both rings. `kicked`: the event channel fired (for spurious-kick
+  // accounting). Unmasks the event channel when no work is left.
+  Pass service(FrameSink& sink, TxScratch& scratch, TimePoint now, bool kicked);
+
+  // Queues a frame for the guest (copied). false = dropped and counted.
+  bool queue_to_guest(std::span<const std::byte> frame);
+
+  [[nodiscard]] std::optional<DropReason> fatal() const { return fatal_; }
+  [[nodiscard]] std::optional<TimePoint> wake_at() const;
+  [[nodiscard]] const VifCounters& counters() const { return c_; }
+  [[nodiscard]] xen::EvtchnPort port() const { return port_; }
+  [[nodiscard]] VifId id() const { return id_; }
+  [[nodiscard]] bool rx_stalled() const { return rx_stalled_; }
+  [[nodiscard]] uint32_t rx_queued() const { return rxq_.frames(); }
+
+  // Scheduling marks owned by Netback: in its active list? kicked since the last pass?
+  struct Sched {
+    bool queued = false;
+    bool kicked = false;
+  } sched;
+
+ private:
+  Vif(Deps deps, VifId id, const VifConnectParams& p, const VifLimits& limits);
+  void drop(DropReason r) { ++c_.drops[std::size_t(r)]; }
+  void fail(DropReason r);
+
+  // tx.cc: from guest; rx.cc: to guest. Each adds what it handled (packets dropped or
+  // delivered) to `handled`, sets `notify` if the guest wants an event, and returns true if
+  // work is left for another pass.
+  bool tx_pass(FrameSink& sink, TxScratch& scratch, TimePoint now, uint32_t& handled,
+               bool& notify);
+  bool tx_credit_allows(uint32_t bytes, TimePoint now);
+  bool rx_pass(TxScratch& scratch, TimePoint now, uint32_t& handled, bool& notify);
+
+  Deps deps_;
+  VifId id_;
+  VifConnectParams params_;
+  VifLimits limits_;
+  std::unique_ptr<xen::GrantMapping> tx_map_, rx_map_;
+  xen::EvtchnPort port_{0};
+  bool bound_ = false;
+  TxRing tx_;
+  RxRing rx_;
+  uint32_t tx_cons_ = 0, tx_rsp_ = 0;  // our private indices (never read back from the page)
+  uint32_t rx_cons_ = 0;
+  RxQueue rxq_;
+  std::optional<DropReason> fatal_;
+  VifCounters c_;
+
+  // credit (backend key `rate`)
+  uint64_t credit_left_ = 0;
+  TimePoint credit_window_end_{};
+  std::optional<TimePoint> credit_wait_;
+  // receive stall
+  std::optional<TimePoint> rx_waiting_since_;
+  bool rx_stalled_ = false;
+  // spurious-kick back-off (XSA-332): after a streak of kicks with no work, the event channel
+  // stays masked for a growing delay.
+  uint32_t spurious_streak_ = 0;
+  std::chrono::milliseconds backoff_{0};
+  std::optional<TimePoint> unmask_at_;
+  bool masked_ = true;  // a fired port stays masked until we unmask it
+};
+
+}  // namespace xfw::netback

@@ -1,0 +1,245 @@
+// End-to-end tests of netback against the simulated hypervisor and simulated Linux-like
+// netfronts: handshake, both data directions, multi-slot, many vifs, teardown, reconnect,
+// credit, receive stall.
+#include <gtest/gtest.h>
+
+#include "tests/support/world.h"
+
+namespace xfw::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using xen::XenbusState;
+
+TEST(Netback, AttachesAutomaticallyAndConnects) {
+  World w;
+  auto& fe = w.add_guest(DomId{5}, "work", "10.137.0.5");
+  w.settle();
+  EXPECT_TRUE(fe.connected());
+  EXPECT_EQ(w.backend_key(DomId{5}, "state"), "4");
+  EXPECT_EQ(w.backend_key(DomId{5}, "feature-rx-copy"), "1");
+  EXPECT_EQ(w.backend_key(DomId{5}, "feature-gso-tcpv4"), "0");
+  EXPECT_EQ(w.backend_key(DomId{5}, "hotplug-status"), "connected");
+  ASSERT_EQ(w.sink.up.size(), 1u);
+  // A driver domain may not read other domains' /local/domain/<id>/name: no name.
+  EXPECT_EQ(w.sink.up[0].name, "");
+  ASSERT_EQ(w.sink.up[0].ips.v4.size(), 1u);
+  EXPECT_EQ(w.sink.up[0].ips.v4[0].str(), "10.137.0.5");
+  EXPECT_EQ(w.sink.up[0].mac.str(), "00:16:3e:5e:6c:00");
+  EXPECT_EQ(w.hv.mapped_grants_of(DomId{5}), 2u);  // exactly the two ring pages
+}
+
+TEST(Netback, Dom0BackendKnowsTheVmName) {
+  World w({}, DomId{0});
+  w.add_guest(DomId{5}, "work", "10.137.0.5");
+  w.settle();
+  ASSERT_EQ(w.sink.up.size(), 1u);
+  EXPECT_EQ(w.sink.up[0].name, "work");
+}
+
+TEST(Netback, FrameFromGuestArrivesIntactWithChecksumClaims) {
+  World w;
+  auto& fe = w.add_guest(DomId{5}, "work", "10.137.0.5");
+  w.settle();
+  const auto f = make_frame(60);
+  ASSERT_TRUE(fe.send(f));
+  w.settle();
+  ASSERT_EQ(w.sink.frames.size(), 1u);
+  EXPECT_EQ(w.sink.frames[0].data, f);
+  EXPECT_TRUE(w.sink.frames[0].flags.csum_blank);
+  EXPECT_EQ(fe.tx_ok, 1u);
+  EXPECT_EQ(fe.tx_in_flight(), 0u);
+}
+
+TEST(Netback, MultiSlotFramesFromGuest) {
+  World w;
+  auto& fe = w.add_guest(DomId{5}, "work", "10.137.0.5");
+  w.settle();
+  const auto a = make_frame(3000, 3);
+  const uint16_t split[] = {1000, 1500, 500};
+  ASSERT_TRUE(fe.send(a, split));
+  const auto b = make_frame(9000, 4);  // three page-sized slots
+  ASSERT_TRUE(fe.send(b));
+  const auto c = make_frame(65535, 5);  // the largest frame netif can describe
+  ASSERT_TRUE(fe.send(c));
+  w.settle();
+  ASSERT_EQ(w.sink.frames.size(), 3u);
+  EXPECT_EQ(w.sink.frames[0].data, a);
+  EXPECT_EQ(w.sink.frames[1].data, b);
+  EXPECT_EQ(w.sink.frames[2].data, c);
+  EXPECT_EQ(fe.tx_ok, 3u + 3u + 16u);
+}
+
+TEST(Netback, FramesToGuestSingleAndMultiSlot) {
+  World w;
+  auto& fe = w.add_guest(DomId{5}, "work", "10.137.0.5");
+  w.settle();
+  const auto id = w.vif_id(DomId{5});
+  const auto small = make_frame(64, 9), big = make_frame(10000, 10);
+  ASSERT_TRUE(w.nb.to_guest(id, small));
+  ASSERT_TRUE(w.nb.to_guest(id, big));
+  w.settle();
+  EXPECT_EQ(fe.receive(), small);
+  EXPECT_EQ(fe.receive(), big);
+  EXPECT_EQ(fe.receive(), std::nullopt);
+  EXPECT_EQ(w.status(DomId{5})->counters.to_guest_packets, 2u);
+}
+
+TEST(Netback, GuestWithoutSgGetsNoMultiSlotFrames) {
+  World w;
+  xen::sim::SimNetfrontOptions opt;
+  opt.sg = false;
+  auto& fe = w.add_guest(DomId{5}, "work", "10.137.0.5", opt);
+  w.settle();
+  const auto id = w.vif_id(DomId{5});
+  EXPECT_FALSE(w.nb.to_guest(id, make_frame(5000)));
+  EXPECT_TRUE(w.nb.to_guest(id, make_frame(1500)));
+  w.settle();
+  EXPECT_EQ(fe.rx_frames, 1u);
+  EXPECT_EQ(w.status(DomId{5})->counters.drops[size_t(netback::DropReason::rx_too_big)], 1u);
+}
+
+TEST(Netback, ManyVifsAtOnceEchoTraffic) {
+  World w;
+  w.sink.echo = true;
+  w.sink.keep = false;
+  constexpr int kGuests = 40;
+  for (int i = 0; i < kGuests; ++i) {
+    w.add_guest(DomId{uint16_t(10 + i)}, "vm" + std::to_string(i),
+                "10.137.0." + std::to_string(10 + i));
+  }
+  w.settle();
+  EXPECT_EQ(w.nb.connected_vifs(), size_t(kGuests));
+  for (int round = 0; round < 5; ++round) {
+    for (int i = 0; i < kGuests; ++i) {
+      ASSERT_TRUE(w.front(DomId{uint16_t(10 + i)}).send(make_frame(100 + i, uint8_t(i))));
+    }
+    w.settle();
+  }
+  for (int i = 0; i < kGuests; ++i) {
+    auto& fe = w.front(DomId{uint16_t(10 + i)});
+    EXPECT_EQ(fe.rx_frames, 5u);
+    EXPECT_EQ(fe.receive(), make_frame(100 + i, uint8_t(i)));
+  }
+}
+
+TEST(Netback, FrontendCloseTearsDownEverything) {
+  World w;
+  auto& fe = w.add_guest(DomId{5}, "work", "10.137.0.5");
+  auto& other = w.add_guest(DomId{6}, "other", "10.137.0.6");
+  w.settle();
+  const auto id = w.vif_id(DomId{5});
+  fe.close();
+  w.settle();
+  EXPECT_EQ(fe.state(), 6);
+  EXPECT_EQ(w.backend_key(DomId{5}, "state"), "6");
+  EXPECT_EQ(w.hv.mapped_grants_of(DomId{5}), 0u);
+  ASSERT_EQ(w.sink.down.size(), 1u);
+  EXPECT_EQ(w.sink.down[0], id);
+  EXPECT_FALSE(w.nb.to_guest(id, make_frame(60)));  // stale id refused
+  EXPECT_TRUE(other.connected());
+  EXPECT_EQ(w.be_evt.bound_ports(), 1u);  // only the other vif's port is left
+}
+
+TEST(Netback, ToolstackRemovalAndForget) {
+  World w;
+  w.add_guest(DomId{5}, "work", "10.137.0.5");
+  w.settle();
+  w.ts.remove_vif(w.backend, DomId{5}, 0);  // libxl: online=0, state=5
+  w.settle();
+  EXPECT_EQ(w.backend_key(DomId{5}, "state"), "6");
+  EXPECT_EQ(w.hv.mapped_grants_of(DomId{5}), 0u);
+  w.ts.forget_vif(w.backend, DomId{5}, 0);
+  w.remove_front(DomId{5});
+  w.settle();
+  EXPECT_TRUE(w.nb.devices().empty());
+  EXPECT_EQ(w.be_evt.bound_ports(), 0u);
+}
+
+TEST(Netback, DomainDestroyWhileConnected) {
+  World w;
+  w.add_guest(DomId{5}, "work", "10.137.0.5");
+  auto& other = w.add_guest(DomId{6}, "other", "10.137.0.6");
+  w.settle();
+  w.ts.destroy_domain(DomId{5}, w.backend);
+  w.settle();
+  EXPECT_TRUE(w.nb.devices().size() == 1);
+  EXPECT_EQ(w.be_gnt.live_mappings(), 2u);  // only the other vif's rings
+  ASSERT_TRUE(other.send(make_frame(80)));
+  w.settle();
+  EXPECT_EQ(w.sink.frames.size(), 1u);
+}
+
+TEST(Netback, FrontendReinitialisesAndReconnects) {
+  World w;
+  auto& fe = w.add_guest(DomId{5}, "work", "10.137.0.5");
+  w.settle();
+  fe.reinit();
+  w.settle();
+  EXPECT_TRUE(fe.connected());
+  EXPECT_EQ(w.sink.up.size(), 2u);
+  EXPECT_EQ(w.sink.down.size(), 1u);
+  EXPECT_EQ(w.hv.mapped_grants_of(DomId{5}), 2u);
+  ASSERT_TRUE(fe.send(make_frame(70)));
+  w.settle();
+  EXPECT_EQ(w.sink.frames.size(), 1u);
+  ASSERT_TRUE(w.nb.to_guest(w.vif_id(DomId{5}), make_frame(71)));
+  w.settle();
+  EXPECT_EQ(fe.rx_frames, 1u);
+}
+
+TEST(Netback, CreditLimitsTransmitRate) {
+  World w;
+  // 1000 bytes per 100 ms.
+  auto& fe = w.add_guest(DomId{5}, "work", "10.137.0.5", {}, 0, "1000,100000");
+  w.settle();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(fe.send(make_frame(600)));
+  w.settle();
+  EXPECT_EQ(w.sink.frames.size(), 1u);
+  ASSERT_TRUE(w.nb.next_deadline().has_value());
+  w.advance(100ms);
+  w.settle();
+  EXPECT_EQ(w.sink.frames.size(), 2u);
+  for (int i = 0; i < 3; ++i) {
+    w.advance(100ms);
+    w.settle();
+  }
+  EXPECT_EQ(w.sink.frames.size(), 5u);
+  EXPECT_EQ(fe.tx_ok, 5u);
+}
+
+TEST(Netback, BadRateKeyRefusesTheVif) {
+  World w;
+  w.add_guest(DomId{5}, "work", "10.137.0.5", {}, 0, "1000,0");
+  w.settle();
+  EXPECT_EQ(w.backend_key(DomId{5}, "state"), "5");
+  EXPECT_EQ(w.status(DomId{5})->refused, "bad rate");
+}
+
+TEST(Netback, GuestThatStopsPostingBuffersIsBoundedAndStalled) {
+  netback::NetbackConfig cfg;
+  cfg.limits.rx_queue_bytes = 16 * 1024;
+  World w(cfg);
+  xen::sim::SimNetfrontOptions opt;
+  opt.rx_buffers = 2;
+  opt.auto_repost = false;
+  auto& fe = w.add_guest(DomId{5}, "work", "10.137.0.5", opt);
+  w.settle();
+  const auto id = w.vif_id(DomId{5});
+  int accepted = 0;
+  for (int i = 0; i < 100; ++i) accepted += w.nb.to_guest(id, make_frame(1000));
+  w.settle();
+  EXPECT_EQ(fe.rx_frames, 2u);
+  EXPECT_LT(accepted, 20);  // bounded by the 16 KiB queue
+  auto st = *w.status(DomId{5});
+  EXPECT_GT(st.counters.drops[size_t(netback::DropReason::rx_queue_full)], 80u);
+  w.advance(11s);
+  w.settle();
+  st = *w.status(DomId{5});
+  EXPECT_TRUE(st.rx_stalled);
+  EXPECT_GT(st.counters.drops[size_t(netback::DropReason::rx_stalled)], 0u);
+  EXPECT_FALSE(w.nb.to_guest(id, make_frame(100)));  // dropped at once while stalled
+}
+
+}  // namespace
+}  // namespace xfw::testing
