@@ -12,6 +12,8 @@ Device::Device(Netback& nb, xen::DomId fe_domid, uint32_t devid) : nb_(nb) {
   info_.domid = fe_domid;
   info_.devid = devid;
   be_ = nb.root_ + "/" + std::to_string(fe_domid.value()) + "/" + std::to_string(devid);
+  fe_ = "/local/domain/" + std::to_string(fe_domid.value()) + "/device/vif/" +
+        std::to_string(devid);
 }
 
 Device::~Device() {
@@ -44,11 +46,8 @@ bool Device::read_backend_keys(std::string* why) {
   const auto fe_id = read(be_ + "/frontend-id");
   const auto parsed = fe_id ? xen::parse_domid(*fe_id) : std::nullopt;
   if (!parsed || *parsed != info_.domid) return *why = "bad frontend-id", false;
-  const std::string expected = "/local/domain/" + std::to_string(info_.domid.value()) +
-                               "/device/vif/" + std::to_string(info_.devid);
   const auto fe = read(be_ + "/frontend");
-  if (!fe || *fe != expected) return *why = "frontend is not " + expected, false;
-  fe_ = *fe;
+  if (!fe || *fe != fe_) return *why = "frontend is not " + fe_, false;
   if (const auto h = read(be_ + "/handle")) {
     const auto handle = xen::parse_uint(*h, UINT32_MAX);
     if (!handle || *handle != info_.devid) return *why = "handle does not match the device", false;
@@ -211,6 +210,8 @@ void Device::reconcile(TimePoint) {
     set_state(XenbusState::closed);
     phase_ = Phase::closed;
   }
+
+  if (!fe_watched_) return;  // refused before the frontend was validated and watched
 
   const auto fe_state_s = read(fe_ + "/state");
   const auto fe_state = fe_state_s ? xen::parse_xenbus_state(*fe_state_s)

@@ -58,7 +58,7 @@ class Device {
 
   Netback& nb_;
   std::string be_;  // our backend directory
-  std::string fe_;  // the frontend directory (validated)
+  std::string fe_;  // the frontend directory the toolstack must have named
   VifInfo info_;
   std::optional<xen::Rate> rate_;
   Phase phase_ = Phase::fresh;

@@ -80,21 +80,23 @@ std::map<std::string, SimHypervisor::Node>& SimHypervisor::tree_for(XsTxn t, Dom
   return tree_;
 }
 
-void SimHypervisor::changed(XsTxn t, const std::string& path) {
+void SimHypervisor::changed(XsTxn t, const std::string& path, bool removed) {
   if (t.id != 0) {
-    txns_.at(t.id).changed.push_back(path);
+    txns_.at(t.id).changed.push_back({path, removed});
     return;
   }
   ++generation_;
-  fire(path);
+  fire(path, removed);
 }
 
-void SimHypervisor::fire(const std::string& path) {
+void SimHypervisor::fire(const std::string& path, bool removed) {
   // A change fires watches on the node and its ancestors; removing a node also fires watches
   // registered below it. Copy first: a delivery never re-enters, but be safe.
   const auto watches = watches_;
   for (const auto& w : watches) {
-    if (is_prefix(w.path, path) || is_prefix(path, w.path)) w.conn->deliver(path, w.token);
+    if (is_prefix(w.path, path) || (removed && is_prefix(path, w.path))) {
+      w.conn->deliver(path, w.token);
+    }
   }
 }
 
@@ -169,7 +171,7 @@ bool SimXenStore::rm(XsTxn t, const std::string& path) {
   auto end = it;
   while (end != tree.end() && is_prefix(path, end->first)) ++end;
   tree.erase(it, end);
-  hv_.changed(t, path);
+  hv_.changed(t, path, true);
   return true;
 }
 
@@ -222,7 +224,7 @@ XsTxnEnd SimXenStore::transaction_end(XsTxn t, bool commit) {
   if (txn.start_generation != hv_.generation_) return XsTxnEnd::retry;
   hv_.tree_ = std::move(txn.tree);
   ++hv_.generation_;
-  for (const auto& p : txn.changed) hv_.fire(p);
+  for (const auto& [p, removed] : txn.changed) hv_.fire(p, removed);
   return XsTxnEnd::committed;
 }
 

@@ -159,14 +159,14 @@ class SimHypervisor {
     DomId dom;
     uint64_t start_generation;
     std::map<std::string, Node> tree;  // private copy; committed wholesale
-    std::vector<std::string> changed;
+    std::vector<std::pair<std::string, bool>> changed;  // path, removed
   };
 
   // XenStore internals
   bool can(DomId who, const Node& n, bool write) const;
   std::map<std::string, Node>& tree_for(XsTxn t, DomId who);
-  void changed(XsTxn t, const std::string& path);
-  void fire(const std::string& path);
+  void changed(XsTxn t, const std::string& path, bool removed = false);
+  void fire(const std::string& path, bool removed);
   bool ensure_parents(std::map<std::string, Node>& tree, const std::string& path, DomId who,
                       XsTxn t);
 
