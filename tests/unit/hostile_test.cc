@@ -51,6 +51,12 @@ class Hostile : public ::testing::Test {
     for (std::size_t i = 0; i < fill; ++i) p.bytes[i] = std::byte(i);
     return evil_->raw_tx_page_ref(page).value();
   }
+  // A packet of `n` slots of `each` bytes (first slot size = the total), all published.
+  void put_chain(int n, uint16_t each) {
+    put(1, data_ref(0), 0, uint16_t(n * each), NETTXF_more_data);
+    for (int i = 1; i < n; ++i) put(uint16_t(1 + i), data_ref(1), 0, each, i < n - 1 ? NETTXF_more_data : 0);
+    publish();
+  }
   void publish(uint32_t prod) {
     __atomic_store_n(&evil_->raw_tx()->req_prod, prod, __ATOMIC_RELEASE);
     evil_->raw_notify();
@@ -238,18 +244,14 @@ TEST_F(Hostile, SixteenBitSizeWrapIsDropped) {
 // --- Item 6: slot counts ---
 
 TEST_F(Hostile, EighteenSlotsAreAccepted) {
-  put(1, data_ref(0), 0, 18 * 100, NETTXF_more_data);
-  for (int i = 0; i < 17; ++i) put(uint16_t(2 + i), data_ref(1), 0, 100, i < 16 ? NETTXF_more_data : 0);
-  publish();
+  put_chain(18, 100);
   w_.settle();
   ASSERT_EQ(w_.sink.frames.size(), 1u);
   EXPECT_EQ(w_.sink.frames[0].data.size(), 1800u);
 }
 
 TEST_F(Hostile, NineteenSlotsDropThePacket) {
-  put(1, data_ref(0), 0, 19 * 100, NETTXF_more_data);
-  for (int i = 0; i < 18; ++i) put(uint16_t(2 + i), data_ref(1), 0, 100, i < 17 ? NETTXF_more_data : 0);
-  publish();
+  put_chain(19, 100);
   w_.settle();
   EXPECT_EQ(drops(DropReason::tx_too_many_slots), 1u);
   EXPECT_EQ(evil_->tx_error, 19u);
@@ -257,9 +259,7 @@ TEST_F(Hostile, NineteenSlotsDropThePacket) {
 }
 
 TEST_F(Hostile, TwentySlotsDisconnect) {
-  put(1, data_ref(0), 0, 20 * 100, NETTXF_more_data);
-  for (int i = 0; i < 19; ++i) put(uint16_t(2 + i), data_ref(1), 0, 100, i < 18 ? NETTXF_more_data : 0);
-  publish();
+  put_chain(20, 100);
   w_.settle();
   expect_disconnected(DropReason::fatal_tx_abusive_slots);
   expect_good_vif_works();
