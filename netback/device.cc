@@ -174,6 +174,22 @@ void Device::disconnect_fatal() {
   phase_ = Phase::closing;
 }
 
+void Device::connect_and_announce(const char* what) {
+  std::string why;
+  if (!connect(&why)) return refuse(why);
+  if (nb_.cfg_.write_hotplug_status &&
+      !nb_.xs_.write(xen::kNoTxn, be_ + "/hotplug-status", "connected")) {
+    nb_.log(LogLevel::warn, be_ + ": cannot write hotplug-status");
+  }
+  if (written_ != XenbusState::connected) set_state(XenbusState::connected);
+  phase_ = Phase::connected;
+  nb_.sink_.vif_up(info_);
+  nb_.activate(*vif_);  // serve whatever the guest queued before we attached
+  nb_.log(LogLevel::info, "vif " + std::to_string(info_.domid.value()) + "." +
+                              std::to_string(info_.devid) + " " + what +
+                              (info_.name.empty() ? "" : " (" + info_.name + ")"));
+}
+
 void Device::reconcile(TimePoint) {
   if (phase_ == Phase::gone) return;
   const auto be_state_s = read(be_ + "/state");
@@ -199,6 +215,15 @@ void Device::reconcile(TimePoint) {
     if (!read_backend_keys(&why)) return refuse(why);
     if (!nb_.xs_.watch(fe_ + "/state", "fe")) return refuse("cannot watch the frontend");
     fe_watched_ = true;
+    // Both ends already Connected: a previous xfwd served this vif and stopped. Resume the
+    // live rings rather than going back to InitWait, which a connected netfront ignores.
+    const auto fe_now = read(fe_ + "/state");
+    if (xen::parse_xenbus_state(*be_state_s) == XenbusState::connected && fe_now &&
+        xen::parse_xenbus_state(*fe_now) == XenbusState::connected) {
+      written_ = XenbusState::connected;
+      phase_ = Phase::init_wait;
+      return connect_and_announce("resumed");
+    }
     if (!advertise_features()) return refuse("cannot write features");
     phase_ = Phase::init_wait;
   }
@@ -232,20 +257,7 @@ void Device::reconcile(TimePoint) {
       break;
     case XenbusState::initialised:
     case XenbusState::connected:
-      if (phase_ == Phase::init_wait) {
-        std::string why;
-        if (!connect(&why)) return refuse(why);
-        if (nb_.cfg_.write_hotplug_status &&
-            !nb_.xs_.write(xen::kNoTxn, be_ + "/hotplug-status", "connected")) {
-          nb_.log(LogLevel::warn, be_ + ": cannot write hotplug-status");
-        }
-        set_state(XenbusState::connected);
-        phase_ = Phase::connected;
-        nb_.sink_.vif_up(info_);
-        nb_.log(LogLevel::info, "vif " + std::to_string(info_.domid.value()) + "." +
-                                    std::to_string(info_.devid) + " connected" +
-                                    (info_.name.empty() ? "" : " (" + info_.name + ")"));
-      }
+      if (phase_ == Phase::init_wait) connect_and_announce("connected");
       break;
     case XenbusState::closing:
       if (phase_ != Phase::closing && phase_ != Phase::closed) {

@@ -10,6 +10,7 @@
 //   frontend back to Initialising -> tear down, InitWait again
 //   toolstack writes state=5     -> tear down, Closed
 //   backend dir removed          -> tear down, forget
+//   both ends already Connected when first seen (xfwd restarted) -> resume the live rings
 // Anything invalid refuses the connection (state Closing) with a logged reason; only this
 // device is affected.
 #pragma once
@@ -51,6 +52,7 @@ class Device {
   bool read_backend_keys(std::string* why);
   bool advertise_features();
   bool connect(std::string* why);
+  void connect_and_announce(const char* what);  // connect, Connected, tell the sink
   void teardown();
   void set_state(xen::XenbusState s);
   void refuse(const std::string& why);

@@ -6,6 +6,8 @@
 //  * responses are built locally, zero-initialised, and written whole (item 11, XSA-216);
 //  * rsp_prod is published with release semantics, then rsp_event is read after a full fence,
 //    the RING_PUSH_RESPONSES_AND_CHECK_NOTIFY protocol.
+// Attaching (BACK_RING_ATTACH): the backend starts at the guest's current rsp_prod, so a fresh
+// ring starts at 0 and a restarted backend resumes a live ring.
 // Layout (netif.h): req_prod, req_event, rsp_prod, rsp_event (4 x u32), 48 bytes of padding,
 // then 256 slots of max(sizeof req, sizeof rsp) bytes.
 #pragma once
@@ -36,6 +38,8 @@ class SharedRing {
   explicit SharedRing(std::byte* page) : page_(page) {}
 
   [[nodiscard]] uint32_t req_prod() const { return load(0); }
+  // Read once, when attaching to a ring; afterwards only our private copy is used.
+  [[nodiscard]] uint32_t rsp_prod() const { return load(8); }
 
   // Copies the request at free-running index `i` into local memory.
   [[nodiscard]] Req copy_req(uint32_t i) const {

@@ -19,9 +19,12 @@ std::unique_ptr<Vif> Vif::connect(Deps deps, VifId id, const VifConnectParams& p
   }
   v->tx_ = TxRing(v->tx_map_->data());
   v->rx_ = RxRing(v->rx_map_->data());
-  // A fresh ring starts at index 0; a guest that already claims more than a ring's worth of
-  // requests is broken or hostile (item 1).
-  if (v->tx_.req_prod() > kRingSize || v->rx_.req_prod() > kRingSize) {
+  // Attach at the guest's rsp_prod (0 on a fresh ring; where a previous backend stopped on a
+  // live one). More than a ring's worth of outstanding requests is broken or hostile (item 1).
+  v->tx_cons_ = v->tx_rsp_ = v->tx_.rsp_prod();
+  v->rx_cons_ = v->rx_.rsp_prod();
+  if (uint32_t(v->tx_.req_prod() - v->tx_cons_) > kRingSize ||
+      uint32_t(v->rx_.req_prod() - v->rx_cons_) > kRingSize) {
     *why = "ring indices out of range at connect";
     return nullptr;
   }
@@ -32,9 +35,9 @@ std::unique_ptr<Vif> Vif::connect(Deps deps, VifId id, const VifConnectParams& p
   }
   v->port_ = *port;
   v->bound_ = true;
-  // Ask for a kick on the first request of either ring.
-  v->tx_.set_req_event(1);
-  v->rx_.set_req_event(1);
+  // Ask for a kick on the next request of either ring.
+  v->tx_.set_req_event(v->tx_cons_ + 1);
+  v->rx_.set_req_event(v->rx_cons_ + 1);
   return v;
 }
 

@@ -11,12 +11,14 @@ netback::NetbackConfig with_log(netback::NetbackConfig cfg, std::vector<std::str
 }
 }  // namespace
 
-World::World(netback::NetbackConfig cfg, DomId be)
+World::World(netback::NetbackConfig cfg_in, DomId be)
     : backend(be),
       be_xs(hv, be),
       be_gnt(hv, be),
       be_evt(hv, be),
-      nb(be_xs, be_gnt, be_evt, sink, with_log(std::move(cfg), &log)) {
+      cfg(with_log(std::move(cfg_in), &log)),
+      nb_storage(std::in_place, be_xs, be_gnt, be_evt, sink, cfg),
+      nb(*nb_storage) {
   ts.create_domain(be, "sys-firewall");
   sink.nb = &nb;
   std::string err;
@@ -66,6 +68,13 @@ int World::settle(int max_rounds) {
     if (!did) return round;
   }
   throw std::runtime_error("World::settle: no quiescence");
+}
+
+void World::restart_backend() {
+  nb_storage.reset();
+  nb_storage.emplace(be_xs, be_gnt, be_evt, sink, cfg);  // same storage: `nb` stays valid
+  std::string err;
+  if (!nb.start(&err)) throw std::runtime_error(err);
 }
 
 void World::advance(std::chrono::milliseconds d) {

@@ -61,6 +61,9 @@ class World {
   // Drives the backend and every frontend until nothing happens any more. Returns rounds used.
   int settle(int max_rounds = 10000);
   void advance(std::chrono::milliseconds d);  // moves the clock and fires netback timers
+  // Stops the backend the way a killed xfwd stops (rings unmapped, ports closed, XenStore
+  // left as it was) and starts a new one.
+  void restart_backend();
 
   std::optional<netback::DeviceStatus> status(DomId d, uint32_t devid = 0) const;
   std::optional<std::string> backend_key(DomId d, const std::string& key, uint32_t devid = 0);
@@ -75,7 +78,9 @@ class World {
   std::map<std::pair<uint16_t, uint32_t>, std::unique_ptr<xen::sim::SimNetfront>> fronts;
   RecordingSink sink;
   std::vector<std::string> log;
-  netback::Netback nb;
+  netback::NetbackConfig cfg;
+  std::optional<netback::Netback> nb_storage;
+  netback::Netback& nb;  // stays valid across restart_backend()
   netback::TimePoint now{std::chrono::seconds(1000)};
 };
 

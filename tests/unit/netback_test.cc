@@ -188,6 +188,32 @@ TEST(Netback, FrontendReinitialisesAndReconnects) {
   EXPECT_EQ(fe.rx_frames, 1u);
 }
 
+TEST(Netback, RestartedBackendResumesLiveRings) {
+  World w;
+  w.sink.echo = true;
+  auto& fe = w.add_guest(DomId{5}, "work", "10.137.0.5");
+  w.settle();
+  for (int i = 0; i < 300; ++i) {  // move the ring indices well past one lap
+    ASSERT_TRUE(fe.send(make_frame(60, uint8_t(i))));
+    if (i % 50 == 0) w.settle();
+  }
+  w.settle();
+  ASSERT_EQ(fe.rx_frames, 300u);
+  w.restart_backend();
+  // Frames the guest queues while no backend runs are served after the restart.
+  ASSERT_TRUE(fe.send(make_frame(61, 1)));
+  ASSERT_TRUE(fe.send(make_frame(62, 2)));
+  w.settle();
+  EXPECT_EQ(w.backend_key(DomId{5}, "state"), "4");
+  EXPECT_TRUE(fe.connected());
+  EXPECT_EQ(w.sink.up.size(), 2u);
+  EXPECT_EQ(w.sink.frames.size(), 302u);
+  EXPECT_EQ(w.sink.frames.back().data, make_frame(62, 2));
+  EXPECT_EQ(fe.rx_frames, 302u);
+  EXPECT_EQ(fe.tx_in_flight(), 0u);
+  EXPECT_EQ(w.hv.mapped_grants_of(DomId{5}), 2u);
+}
+
 TEST(Netback, CreditLimitsTransmitRate) {
   World w;
   // 1000 bytes per 100 ms.
