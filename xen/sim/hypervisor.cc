@@ -91,9 +91,8 @@ void SimHypervisor::changed(XsTxn t, const std::string& path, bool removed) {
 
 void SimHypervisor::fire(const std::string& path, bool removed) {
   // A change fires watches on the node and its ancestors; removing a node also fires watches
-  // registered below it. Copy first: a delivery never re-enters, but be safe.
-  const auto watches = watches_;
-  for (const auto& w : watches) {
+  // registered below it. deliver() only queues, so watches_ cannot change during the loop.
+  for (const auto& w : watches_) {
     if (is_prefix(w.path, path) || (removed && is_prefix(path, w.path))) {
       w.conn->deliver(path, w.token);
     }
