@@ -2,10 +2,12 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+extern "C" {  // Xen 4.17's library headers have no C++ guards
 #include <xen/grant_table.h>
 #include <xenevtchn.h>
 #include <xengnttab.h>
 #include <xenstore.h>
+}
 
 #include <cerrno>
 #include <cstdlib>

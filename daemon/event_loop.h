@@ -1,0 +1,40 @@
+// daemon/event_loop.h — wires Netback into a Boost.Asio event loop.
+//
+// Two fds (the XenStore watch fd and the event-channel fd) and one timer (Netback's next
+// deadline: credit, stall, back-off). After any event, vif passes run one at a time through
+// asio::post, so a busy guest never keeps the loop from the other fds (fairness). The fds are
+// dup()ed: Asio owns and closes its copies, the Xen libraries keep theirs.
+#pragma once
+
+#include <utility>  // before Asio: Boost 1.74 uses std::exchange without including it
+#include <boost/asio.hpp>
+
+#include "netback/netback.h"
+#include "xen/evtchn.h"
+#include "xen/xenstore.h"
+
+namespace xfw::daemon {
+
+class EventLoop {
+ public:
+  EventLoop(boost::asio::io_context& io, xen::XenStore& xs, xen::EventChannels& evt,
+            netback::Netback& nb);
+  void start();  // after nb.start()
+  void stop();
+
+ private:
+  void wait_xenstore();
+  void wait_events();
+  void after_work();
+  void arm_timer();
+  static netback::TimePoint now() { return netback::Clock::now(); }
+
+  boost::asio::io_context& io_;
+  netback::Netback& nb_;
+  boost::asio::posix::stream_descriptor xs_fd_, evt_fd_;
+  boost::asio::steady_timer timer_;
+  bool poll_posted_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace xfw::daemon
