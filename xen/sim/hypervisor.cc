@@ -431,7 +431,7 @@ std::optional<EvtchnPort> SimEventChannels::pending() {
     return std::nullopt;
   }
   const uint32_t p = pending_.front();
-  pending_.pop_front();
+  pending_.erase(pending_.begin());
   return EvtchnPort{p};
 }
 

@@ -105,7 +105,9 @@ class SimEventChannels final : public EventChannels {
   DomId self_;
   int efd_ = -1;
   std::set<uint32_t> ports_;  // ports this handle owns
-  std::deque<uint32_t> pending_;
+  // Ports waiting to be read. A port is queued at most once (it stays masked until unmask),
+  // so this stays small and, once grown, never allocates again.
+  std::vector<uint32_t> pending_;
 };
 
 class SimHypervisor {
