@@ -13,8 +13,8 @@ EventLoop::EventLoop(boost::asio::io_context& io, xen::XenStore& xs, xen::EventC
       timer_(io) {}
 
 void EventLoop::start() {
-  wait_xenstore();
-  wait_events();
+  wait(xs_fd_, &netback::Netback::on_xenstore);
+  wait(evt_fd_, &netback::Netback::on_events);
   nb_.on_xenstore(now());  // the initial watch event may already be queued
   after_work();
 }
@@ -27,24 +27,15 @@ void EventLoop::stop() {
   timer_.cancel();
 }
 
-void EventLoop::wait_xenstore() {
-  xs_fd_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                    [this](boost::system::error_code ec) {
-                      if (ec || stopped_) return;
-                      nb_.on_xenstore(now());
-                      after_work();
-                      wait_xenstore();
-                    });
-}
-
-void EventLoop::wait_events() {
-  evt_fd_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                     [this](boost::system::error_code ec) {
-                       if (ec || stopped_) return;
-                       nb_.on_events(now());
-                       after_work();
-                       wait_events();
-                     });
+// Waits for `fd` to become readable, lets Netback handle it, and waits again.
+void EventLoop::wait(boost::asio::posix::stream_descriptor& fd, Handler on_ready) {
+  fd.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                [this, &fd, on_ready](boost::system::error_code ec) {
+                  if (ec || stopped_) return;
+                  (nb_.*on_ready)(now());
+                  after_work();
+                  wait(fd, on_ready);
+                });
 }
 
 // One pass over the active vifs per turn of the loop, until none has work left.

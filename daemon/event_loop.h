@@ -23,8 +23,8 @@ class EventLoop {
   void stop();
 
  private:
-  void wait_xenstore();
-  void wait_events();
+  using Handler = void (netback::Netback::*)(netback::TimePoint);
+  void wait(boost::asio::posix::stream_descriptor& fd, Handler on_ready);
   void after_work();
   void arm_timer();
   static netback::TimePoint now() { return netback::Clock::now(); }
