@@ -7,50 +7,12 @@
 #include "packet/bytes.h"
 #include "packet/checksum.h"
 #include "packet/parse.h"
+#include "tests/support/frames.h"
 
 namespace xfw::packet {
 namespace {
 
-using Bytes = std::vector<std::byte>;
-
-Bytes hex(std::initializer_list<int> v) {
-  Bytes b;
-  for (int x : v) b.push_back(std::byte(x));
-  return b;
-}
-void append(Bytes& b, const Bytes& x) { b.insert(b.end(), x.begin(), x.end()); }
-
-Bytes ether(uint16_t type) {
-  Bytes b = hex({0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x16, 0x3e, 0x5e, 0x6c, 0x00});
-  b.push_back(std::byte(type >> 8));
-  b.push_back(std::byte(type));
-  return b;
-}
-
-// Ethernet + IPv4 (with `opts` option bytes) + payload; header checksum filled in.
-Bytes ipv4(uint8_t proto, const Bytes& l4, uint16_t frag = 0, Bytes opts = {}) {
-  Bytes f = ether(ethertype::ipv4);
-  const auto ihl = uint8_t((20 + opts.size()) / 4);
-  Bytes ip = hex({0x40 | ihl, 0, 0, 0, 0x12, 0x34, 0, 0, 64, proto, 0, 0, 10, 137, 0, 5, 192, 0,
-                  2, 1});
-  wr16(ip.data() + 2, uint16_t(ip.size() + opts.size() + l4.size()));
-  wr16(ip.data() + 6, frag);
-  append(ip, opts);
-  wr16(ip.data() + 10, checksum(ip));
-  append(f, ip);
-  append(f, l4);
-  return f;
-}
-
-// A UDP datagram from 10.137.0.5:40000 to 192.0.2.1:53 with a correct checksum.
-Bytes udp4(const Bytes& payload) {
-  Bytes u = hex({0x9c, 0x40, 0, 53, 0, 0, 0, 0});
-  wr16(u.data() + 4, uint16_t(8 + payload.size()));
-  append(u, payload);
-  const auto src = *Ipv4Addr::parse("10.137.0.5"), dst = *Ipv4Addr::parse("192.0.2.1");
-  wr16(u.data() + 6, checksum(u, pseudo_v4(src, dst, ipproto::udp, uint32_t(u.size()))));
-  return ipv4(ipproto::udp, u);
-}
+using namespace xfw::testing;
 
 Parsed ok(const Bytes& f) {
   auto r = parse(f);
@@ -179,18 +141,6 @@ TEST(Parse, Ipv4Fragments) {
   EXPECT_FALSE(later.has_l4);
   EXPECT_EQ(later.frag_offset, 24);
   EXPECT_EQ(later.frag_id, 0x1234u);
-}
-
-Bytes ipv6(uint8_t next, const Bytes& rest) {
-  Bytes f = ether(ethertype::ipv6);
-  Bytes ip = hex({0x60, 0, 0, 0, 0, 0, next, 64});
-  wr16(ip.data() + 4, uint16_t(rest.size()));
-  const auto src = *Ipv6Addr::parse("fd09:24ef:4179::a89:5"), dst = *Ipv6Addr::parse("2001:db8::1");
-  for (auto b : src.b) ip.push_back(std::byte(b));
-  for (auto b : dst.b) ip.push_back(std::byte(b));
-  append(f, ip);
-  append(f, rest);
-  return f;
 }
 
 TEST(Parse, Ipv6ExtensionHeaders) {

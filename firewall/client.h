@@ -1,0 +1,38 @@
+// firewall/client.h — the first stage for frames from a client VM (QUBES-SEMANTICS.md).
+//
+// Client links are point-to-point and every client is untrusted:
+//  * ARP: who-has for any address except the client's own is answered "is at
+//    fe:ff:ff:ff:ff:ff" (proxy ARP); gratuitous ARP, ARP replies and ARP with a foreign sender
+//    address are ignored.
+//  * IPv4/IPv6 source must be the vif's assigned address (anti-spoofing), checked before
+//    anything else; a VM without an IPv6 address has all its IPv6 dropped.
+//  * The gateway address answers ICMP echo and nothing else; DHCP and router advertisements
+//    or redirects from clients are dropped.
+// Everything else continues to connection tracking and the rules.
+#pragma once
+
+#include <span>
+#include <vector>
+
+#include "firewall/verdict.h"
+#include "packet/addr.h"
+#include "packet/parse.h"
+
+namespace xfw::firewall {
+
+inline constexpr packet::MacAddr kGatewayMac{{0xfe, 0xff, 0xff, 0xff, 0xff, 0xff}};
+
+struct ClientVif {
+  std::vector<packet::Ipv4Addr> v4;  // the vif's `ip` key
+  std::vector<packet::Ipv6Addr> v6;
+};
+
+struct Gateway {
+  packet::Ipv4Addr v4;  // the firewall's address on client links
+};
+
+[[nodiscard]] Verdict client_ingress(const ClientVif& vif, const Gateway& gw,
+                                     std::span<const std::byte> frame, const packet::Parsed& p,
+                                     std::span<std::byte> reply);
+
+}  // namespace xfw::firewall

@@ -1,0 +1,106 @@
+#include "packet/build.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "packet/bytes.h"
+#include "packet/checksum.h"
+
+namespace xfw::packet {
+namespace {
+
+// Ethernet header answering `p`: back to its source, from its destination (or `from_mac`).
+void ether_reply(std::byte* o, const Parsed& p, MacAddr from_mac, uint16_t type) {
+  std::memcpy(o, p.src_mac.b.data(), 6);
+  std::memcpy(o + 6, from_mac.b.data(), 6);
+  wr16(o + 12, type);
+}
+
+// A 20-byte IPv4 header with a complete checksum.
+void ipv4_header(std::byte* ip, Ipv4Addr src, Ipv4Addr dst, uint8_t proto, uint16_t total) {
+  std::memset(ip, 0, 20);
+  ip[0] = std::byte{0x45};
+  wr16(ip + 2, total);
+  wr16(ip + 6, 0x4000);  // DF
+  ip[8] = std::byte{64};
+  ip[9] = std::byte{proto};
+  std::memcpy(ip + 12, src.b.data(), 4);
+  std::memcpy(ip + 16, dst.b.data(), 4);
+  wr16(ip + 10, checksum(std::span<const std::byte>(ip, 20)));
+}
+
+}  // namespace
+
+std::size_t arp_reply(std::span<std::byte> out, const Parsed& req, MacAddr our_mac) {
+  std::byte* o = out.data();
+  ether_reply(o, req, our_mac, ethertype::arp);
+  std::byte* a = o + 14;
+  wr16(a, 1);
+  wr16(a + 2, ethertype::ipv4);
+  a[4] = std::byte{6};
+  a[5] = std::byte{4};
+  wr16(a + 6, 2);  // reply
+  std::memcpy(a + 8, our_mac.b.data(), 6);
+  std::memcpy(a + 14, req.arp_tpa.b.data(), 4);
+  std::memcpy(a + 18, req.arp_sha.b.data(), 6);
+  std::memcpy(a + 24, req.arp_spa.b.data(), 4);
+  return 14 + 28;
+}
+
+std::size_t icmp_echo_reply(std::span<std::byte> out, std::span<const std::byte> req,
+                            const Parsed& p) {
+  const std::size_t icmp_len = std::min<std::size_t>(p.l4_len(), kMaxReply - 14 - 20);
+  std::byte* o = out.data();
+  ether_reply(o, p, p.dst_mac, ethertype::ipv4);
+  ipv4_header(o + 14, p.dst4, p.src4, ipproto::icmp, uint16_t(20 + icmp_len));
+  std::byte* icmp = o + 34;
+  std::memcpy(icmp, req.data() + p.l4_off, icmp_len);
+  icmp[0] = std::byte{0};  // echo reply
+  icmp[1] = std::byte{0};
+  wr16(icmp + 2, 0);
+  wr16(icmp + 2, checksum(std::span<const std::byte>(icmp, icmp_len)));
+  return 34 + icmp_len;
+}
+
+std::size_t icmp4_error(std::span<std::byte> out, std::span<const std::byte> bad, const Parsed& p,
+                        Ipv4Addr from, uint8_t type, uint8_t code) {
+  const std::size_t quoted = std::min<std::size_t>(p.l3_end - p.l3_off, 576 - 20 - 8);
+  std::byte* o = out.data();
+  ether_reply(o, p, p.dst_mac, ethertype::ipv4);
+  ipv4_header(o + 14, from, p.src4, ipproto::icmp, uint16_t(20 + 8 + quoted));
+  std::byte* icmp = o + 34;
+  std::memset(icmp, 0, 8);
+  icmp[0] = std::byte{type};
+  icmp[1] = std::byte{code};
+  std::memcpy(icmp + 8, bad.data() + p.l3_off, quoted);
+  wr16(icmp + 2, checksum(std::span<const std::byte>(icmp, 8 + quoted)));
+  return 34 + 8 + quoted;
+}
+
+std::size_t tcp_rst(std::span<std::byte> out, std::span<const std::byte> seg, const Parsed& p) {
+  const std::byte* t = seg.data() + p.l4_off;
+  const uint32_t seq = rd32(t + 4), ack = rd32(t + 8);
+  const uint32_t doff = (uint8_t(t[12]) >> 4) * 4u;
+  uint32_t seg_len = p.l4_len() - doff;
+  if (p.tcp_flags & 0x02) ++seg_len;  // SYN
+  if (p.tcp_flags & 0x01) ++seg_len;  // FIN
+  std::byte* o = out.data();
+  ether_reply(o, p, p.dst_mac, ethertype::ipv4);
+  ipv4_header(o + 14, p.dst4, p.src4, ipproto::tcp, 40);
+  std::byte* r = o + 34;
+  std::memset(r, 0, 20);
+  wr16(r, p.dport);
+  wr16(r + 2, p.sport);
+  if (p.tcp_flags & 0x10) {  // the segment had ACK: <SEQ=SEG.ACK><CTL=RST>
+    wr32(r + 4, ack);
+    r[13] = std::byte{0x04};
+  } else {  // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>
+    wr32(r + 8, seq + seg_len);
+    r[13] = std::byte{0x14};
+  }
+  r[12] = std::byte{0x50};
+  wr16(r + 16, checksum(std::span<const std::byte>(r, 20), pseudo_v4(p.dst4, p.src4, ipproto::tcp, 20)));
+  return 54;
+}
+
+}  // namespace xfw::packet

@@ -1,0 +1,29 @@
+// packet/build.h — frame builders for the replies the firewall itself sends.
+//
+// Each writes a complete Ethernet frame into `out` (which must hold kMaxReply bytes) and
+// returns its length; checksums are complete. Inputs are frames already accepted by parse().
+//   arp_reply        RFC 826 reply: "tpa is at our_mac"
+//   icmp_echo_reply  RFC 792 echo reply (IPv4) to an echo request, from its destination
+//   icmp4_error      RFC 792 / RFC 1812 §4.3.2.3 error quoting the offending packet (as much
+//                    as fits in 576 bytes of IP), e.g. type 3 code 13 "administratively
+//                    prohibited", type 11 code 0 "TTL exceeded"
+//   tcp_rst          RFC 9293 §3.10.7.1 reset answering a segment
+#pragma once
+
+#include <cstddef>
+#include <span>
+
+#include "packet/parse.h"
+
+namespace xfw::packet {
+
+inline constexpr std::size_t kMaxReply = 14 + 576;
+
+std::size_t arp_reply(std::span<std::byte> out, const Parsed& request, MacAddr our_mac);
+std::size_t icmp_echo_reply(std::span<std::byte> out, std::span<const std::byte> request,
+                            const Parsed& p);
+std::size_t icmp4_error(std::span<std::byte> out, std::span<const std::byte> offending,
+                        const Parsed& p, Ipv4Addr from, uint8_t type, uint8_t code);
+std::size_t tcp_rst(std::span<std::byte> out, std::span<const std::byte> segment, const Parsed& p);
+
+}  // namespace xfw::packet
