@@ -76,9 +76,10 @@ inline Bytes ipv6(uint8_t next, const Bytes& rest,
 inline Bytes arp_request(const char* spa, const char* tpa, int op = 1) {
   Bytes f = ether(packet::ethertype::arp);
   append(f, hex({0, 1, 8, 0, 6, 4, 0, op, 0, 0x16, 0x3e, 0x5e, 0x6c, 0}));
-  for (auto b : packet::Ipv4Addr::parse(spa)->b) f.push_back(std::byte(b));
+  const packet::Ipv4Addr s = *packet::Ipv4Addr::parse(spa), t = *packet::Ipv4Addr::parse(tpa);
+  for (auto b : s.b) f.push_back(std::byte(b));
   append(f, hex({0, 0, 0, 0, 0, 0}));
-  for (auto b : packet::Ipv4Addr::parse(tpa)->b) f.push_back(std::byte(b));
+  for (auto b : t.b) f.push_back(std::byte(b));
   return f;
 }
 
