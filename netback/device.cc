@@ -117,6 +117,7 @@ bool Device::connect(std::string* why) {
   const auto txr = tx ? xen::parse_grant_ref(*tx) : std::nullopt;
   const auto rxr = rx ? xen::parse_grant_ref(*rx) : std::nullopt;
   if (!txr || !rxr) return *why = "bad or missing tx-ring-ref/rx-ring-ref", false;
+  if (*txr == *rxr) return *why = "tx-ring-ref and rx-ring-ref name the same grant", false;
   p.tx_ring_ref = *txr;
   p.rx_ring_ref = *rxr;
   const auto ev = key("event-channel");

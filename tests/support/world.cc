@@ -49,8 +49,8 @@ bool World::hv_has_domain(DomId d) {
       .has_value();
 }
 
-int World::settle(int max_rounds) {
-  for (int round = 1; round <= max_rounds; ++round) {
+bool World::try_settle(int rounds) {
+  for (int round = 1; round <= rounds; ++round) {
     bool did = false;
     if (be_xs.pending_watch_events() > 0) {
       nb.on_xenstore(now);
@@ -65,9 +65,17 @@ int World::settle(int max_rounds) {
       did = true;
     }
     for (auto& [k, fe] : fronts) did |= fe->step();
-    if (!did) return round;
+    if (!did) {
+      last_rounds_ = round;
+      return true;
+    }
   }
-  throw std::runtime_error("World::settle: no quiescence");
+  return false;
+}
+
+int World::settle(int max_rounds) {
+  if (!try_settle(max_rounds)) throw std::runtime_error("World::settle: no quiescence");
+  return last_rounds_;
 }
 
 void World::restart_backend() {

@@ -58,8 +58,12 @@ class World {
   void remove_front(DomId d, uint32_t devid = 0) { fronts.erase({d.value(), devid}); }
   bool hv_has_domain(DomId d);
 
-  // Drives the backend and every frontend until nothing happens any more. Returns rounds used.
+  // Drives the backend and every frontend until nothing happens any more. Returns rounds used;
+  // throws if still busy after max_rounds.
   int settle(int max_rounds = 10000);
+  // The same for at most `rounds` rounds; false if still busy (a guest can keep netback busy
+  // forever, one bounded pass at a time).
+  bool try_settle(int rounds);
   void advance(std::chrono::milliseconds d);  // moves the clock and fires netback timers
   // Stops the backend the way a killed xfwd stops (rings unmapped, ports closed, XenStore
   // left as it was) and starts a new one.
@@ -82,6 +86,9 @@ class World {
   std::optional<netback::Netback> nb_storage;
   netback::Netback& nb;  // stays valid across restart_backend()
   netback::TimePoint now{std::chrono::seconds(1000)};
+
+ private:
+  int last_rounds_ = 0;
 };
 
 std::vector<std::byte> make_frame(std::size_t len, uint8_t seed = 1);

@@ -69,6 +69,40 @@ INSTANTIATE_TEST_SUITE_P(
         BadKey{"multi-queue-num-queues", "4", "multi-queue-num-queues must be 1"},
         BadKey{"multi-queue-num-queues", "0", "multi-queue-num-queues must be 1"}));
 
+TEST(HostileXenStore, SameGrantForBothRingsIsRefused) {
+  World w;
+  auto& fe = w.add_guest(DomId{5}, "untrusted", "10.137.0.5");
+  w.nb.on_xenstore(w.now);
+  ASSERT_TRUE(fe.step());
+  ASSERT_TRUE(fe.write_key("rx-ring-ref", *fe.xs().read(xen::kNoTxn, fe.dir() + "/tx-ring-ref")));
+  w.settle();
+  EXPECT_EQ(w.status(DomId{5})->refused, "tx-ring-ref and rx-ring-ref name the same grant");
+}
+
+// Found by fuzz_xenstore: with its ring refs swapped, the guest's rx buffer posts look like tx
+// requests to netback and netback's answers look like received frames to the guest, which
+// re-posts them: both sides stay busy forever. Every pass is bounded, so the attack costs the
+// guest's own budget only: the other vif keeps being served.
+TEST(HostileXenStore, SwappedRingRefsKeepTheGuestBusyNotTheBackend) {
+  World w;
+  auto& good = w.add_guest(DomId{6}, "work", "10.137.0.6");
+  w.settle();
+  auto& fe = w.add_guest(DomId{5}, "untrusted", "10.137.0.5");
+  w.nb.on_xenstore(w.now);
+  ASSERT_TRUE(fe.step());
+  const auto tx = *fe.xs().read(xen::kNoTxn, fe.dir() + "/tx-ring-ref");
+  const auto rx = *fe.xs().read(xen::kNoTxn, fe.dir() + "/rx-ring-ref");
+  ASSERT_TRUE(fe.write_key("tx-ring-ref", rx));
+  ASSERT_TRUE(fe.write_key("rx-ring-ref", tx));
+  w.try_settle(200);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(good.send(make_frame(60, uint8_t(i))));
+  w.try_settle(20);
+  EXPECT_EQ(w.sink.frames.size(), 10u);
+  ASSERT_TRUE(w.nb.to_guest(w.vif_id(DomId{6}), make_frame(61)));
+  w.try_settle(20);
+  EXPECT_EQ(good.rx_frames, 1u);
+}
+
 TEST(HostileXenStore, SplitEventChannelsNotOfferedAreRefused) {
   World w;
   auto& fe = w.add_guest(DomId{5}, "untrusted", "10.137.0.5");
