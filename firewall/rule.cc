@@ -151,8 +151,11 @@ std::string to_string(const Rule& r) {
 
 std::string format_error(std::string_view text, const RuleError& e) {
   std::string out(text);
-  out += "\n" + std::string(e.offset, ' ') + std::string(std::max<std::size_t>(e.length, 1), '^') +
-         " " + e.message;
+  out.push_back('\n');
+  out.append(e.offset, ' ');
+  out.append(std::max<std::size_t>(e.length, 1), '^');
+  out.push_back(' ');
+  out.append(e.message);
   return out;
 }
 
