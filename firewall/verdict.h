@@ -24,7 +24,26 @@ namespace xfw::firewall {
   X(ipv6_not_assigned, "IPv6 from a VM without an IPv6 address")                       \
   X(to_gateway_not_echo, "only ICMP echo is answered by the gateway address")           \
   X(dhcp_from_client, "DHCP from a client")                                            \
-  X(router_advert_from_client, "router advertisement or redirect from a client")
+  X(router_advert_from_client, "router advertisement or redirect from a client")        \
+  X(rule_drop, "a rule of the VM says drop")                                           \
+  X(rule_policy, "no rule of the VM matched: policy drop")                             \
+  X(rule_unresolved_host, "a dsthost of the VM's rules is unresolved: failing closed")  \
+  X(unsupported_protocol, "IP protocol other than TCP, UDP, ICMP (NAT cannot map it)")   \
+  X(inter_vm, "new connection to another client VM (inter-VM traffic is off)")         \
+  X(tcp_not_syn, "TCP segment of no known connection that is not a SYN")               \
+  X(conntrack_table_full, "connection table full")                                      \
+  X(conntrack_vif_limit, "this VM has reached its connection limit")                    \
+  X(nat_no_port, "no free NAT port toward that destination")                            \
+  X(dns_no_resolver, "DNS to the virtual DNS address, but no upstream resolver is set")  \
+  X(ttl_exceeded, "TTL or hop limit ran out")                                           \
+  X(fragment_no_flow, "IP fragment whose first fragment was not seen")                 \
+  X(icmp_error_no_flow, "ICMP error about no known connection")                        \
+  X(uplink_unconfigured, "no uplink address for this address family")                  \
+  X(uplink_gateway_unknown, "the uplink gateway's MAC is not resolved yet")            \
+  X(uplink_not_for_us, "uplink frame not addressed to the uplink address")             \
+  X(uplink_no_flow, "uplink packet of no known connection")                            \
+  X(uplink_from_client_address, "uplink packet with a client VM's source address")     \
+  X(vif_gone, "the connection's VM is no longer attached")
 
 enum class DropReason : uint8_t {
 #define XFW_X(n, t) n,

@@ -29,21 +29,24 @@ void ipv4_header(std::byte* ip, Ipv4Addr src, Ipv4Addr dst, uint8_t proto, uint1
   wr16(ip + 10, checksum(std::span<const std::byte>(ip, 20)));
 }
 
-}  // namespace
-
-std::size_t arp_reply(std::span<std::byte> out, const Parsed& req, MacAddr our_mac) {
-  std::byte* o = out.data();
-  ether_reply(o, req, our_mac, ethertype::arp);
-  std::byte* a = o + 14;
-  wr16(a, 1);
+// RFC 826 Ethernet/IPv4 ARP body (28 bytes).
+void arp_body(std::byte* a, uint16_t op, MacAddr sha, Ipv4Addr spa, MacAddr tha, Ipv4Addr tpa) {
+  wr16(a, 1);  // Ethernet
   wr16(a + 2, ethertype::ipv4);
   a[4] = std::byte{6};
   a[5] = std::byte{4};
-  wr16(a + 6, 2);  // reply
-  std::memcpy(a + 8, our_mac.b.data(), 6);
-  std::memcpy(a + 14, req.arp_tpa.b.data(), 4);
-  std::memcpy(a + 18, req.arp_sha.b.data(), 6);
-  std::memcpy(a + 24, req.arp_spa.b.data(), 4);
+  wr16(a + 6, op);
+  std::memcpy(a + 8, sha.b.data(), 6);
+  std::memcpy(a + 14, spa.b.data(), 4);
+  std::memcpy(a + 18, tha.b.data(), 6);
+  std::memcpy(a + 24, tpa.b.data(), 4);
+}
+
+}  // namespace
+
+std::size_t arp_reply(std::span<std::byte> out, const Parsed& req, MacAddr our_mac) {
+  ether_reply(out.data(), req, our_mac, ethertype::arp);
+  arp_body(out.data() + 14, 2, our_mac, req.arp_tpa, req.arp_sha, req.arp_spa);
   return 14 + 28;
 }
 
@@ -75,6 +78,16 @@ std::size_t icmp4_error(std::span<std::byte> out, std::span<const std::byte> bad
   std::memcpy(icmp + 8, bad.data() + p.l3_off, quoted);
   wr16(icmp + 2, checksum(std::span<const std::byte>(icmp, 8 + quoted)));
   return 34 + 8 + quoted;
+}
+
+std::size_t arp_request(std::span<std::byte> out, MacAddr our_mac, Ipv4Addr our_ip,
+                        Ipv4Addr target) {
+  std::byte* o = out.data();
+  std::memset(o, 0xFF, 6);
+  std::memcpy(o + 6, our_mac.b.data(), 6);
+  wr16(o + 12, ethertype::arp);
+  arp_body(o + 14, 1, our_mac, our_ip, MacAddr{}, target);
+  return 14 + 28;
 }
 
 std::size_t tcp_rst(std::span<std::byte> out, std::span<const std::byte> seg, const Parsed& p) {

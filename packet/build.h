@@ -2,7 +2,7 @@
 //
 // Each writes a complete Ethernet frame into `out` (which must hold kMaxReply bytes) and
 // returns its length; checksums are complete. Inputs are frames already accepted by parse().
-//   arp_reply        RFC 826 reply: "tpa is at our_mac"
+//   arp_reply        RFC 826 reply: "tpa is at our_mac"; arp_request: who-has
 //   icmp_echo_reply  RFC 792 echo reply (IPv4) to an echo request, from its destination
 //   icmp4_error      RFC 792 / RFC 1812 §4.3.2.3 error quoting the offending packet (as much
 //                    as fits in 576 bytes of IP), e.g. type 3 code 13 "administratively
@@ -20,6 +20,8 @@ namespace xfw::packet {
 inline constexpr std::size_t kMaxReply = 14 + 576;
 
 std::size_t arp_reply(std::span<std::byte> out, const Parsed& request, MacAddr our_mac);
+// A broadcast who-has `target` from our_mac/our_ip (RFC 826).
+std::size_t arp_request(std::span<std::byte> out, MacAddr our_mac, Ipv4Addr our_ip, Ipv4Addr target);
 std::size_t icmp_echo_reply(std::span<std::byte> out, std::span<const std::byte> request,
                             const Parsed& p);
 std::size_t icmp4_error(std::span<std::byte> out, std::span<const std::byte> offending,

@@ -1,0 +1,129 @@
+// firewall/pipeline.h — the path of a frame (ARCHITECTURE.md), one stage after another.
+//
+// From a client vif:  parse ▶ client_ingress (proxy ARP, anti-spoof, gateway echo)
+//   ▶ TTL ▶ conntrack hit ▶ NAT rewrite ▶ uplink
+//   ▶ new flow: inter-VM? ▶ rules (first match) ▶ DNS redirect ▶ conntrack insert ▶ NAT ▶ uplink
+//   ▶ drop: counted reason, answered with ICMP admin-prohibited / TCP RST when `reject` is on
+// From the uplink:  parse ▶ ARP for the uplink address ▶ not from a client address
+//   ▶ ICMP error about a flow: translate ▶ conntrack reply hit ▶ un-NAT ▶ the client's vif
+//
+// The pipeline is pure policy: frames go out through the Egress interface, time comes in as
+// `now` (milliseconds), and nothing here does I/O or logs. A drop returns its reason; the
+// caller counts it. Rules are keyed by VM name (rules exist before the VM runs); a vif whose
+// VM name is unknown is keyed by its first IPv4 address.
+//   Pipeline pl(cfg, egress, seed);
+//   pl.vif_up(info);
+//   if (auto why = pl.from_client(vif, frame, flags, now)) count(*why);
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "firewall/client.h"
+#include "firewall/ruleset.h"
+#include "firewall/verdict.h"
+#include "nat/conntrack.h"
+#include "netback/frames.h"
+#include "packet/build.h"
+
+namespace xfw::firewall {
+
+struct PipelineConfig {
+  packet::Ipv4Addr gateway{{10, 137, 0, 1}};  // the firewall's address on client links
+  std::vector<packet::Ipv4Addr> dns_virtual{packet::Ipv4Addr{{10, 139, 1, 1}},
+                                            packet::Ipv4Addr{{10, 139, 1, 2}}};
+  std::vector<packet::Ipv4Addr> resolvers;  // the real upstream DNS servers
+  bool reject = true;     // answer drops with ICMP admin-prohibited / TCP RST
+  bool inter_vm = false;  // let clients open connections to each other
+  // Uplink: our address and MAC on it, and its gateway (next hop for everything).
+  std::optional<packet::Ipv4Addr> uplink_addr, uplink_gateway;
+  packet::MacAddr uplink_mac;
+  nat::Limits limits;
+  nat::Timeouts timeouts;
+};
+
+class Egress {
+ public:
+  virtual ~Egress() = default;
+  virtual void to_uplink(std::span<const std::byte> frame) = 0;
+  virtual void to_vif(netback::VifId vif, std::span<const std::byte> frame) = 0;
+};
+
+// What explain() says about a packet: the contract of `xfwctl rules explain --json`.
+struct Explanation {
+  const char* verdict = "drop";  // "accept", "drop" or "reject"
+  std::optional<uint32_t> rule;
+  std::string reason;
+};
+
+class Pipeline {
+ public:
+  Pipeline(PipelineConfig cfg, Egress& out, uint64_t seed);
+
+  void vif_up(const netback::VifInfo& vif);
+  void vif_down(netback::VifId vif);
+
+  // A frame from a client; nullopt when it was forwarded or answered.
+  std::optional<DropReason> from_client(netback::VifId vif, std::span<const std::byte> frame,
+                                        netback::TxFlags flags, int64_t now);
+  // A frame read from the uplink interface.
+  std::optional<DropReason> from_uplink(std::span<const std::byte> frame, int64_t now);
+
+  // Replaces a VM's rules at once. Flows of the VM that the new rules forbid are cut; the
+  // others continue. Returns how many were cut.
+  std::size_t set_rules(const std::string& vm, std::vector<Rule> rules);
+  [[nodiscard]] const std::vector<Rule>* rules(const std::string& vm) const;
+  // The addresses a dsthost resolved to (an empty Resolved: the name does not resolve).
+  void set_resolved(const std::string& host, Resolved addrs);
+  [[nodiscard]] std::vector<std::string> hosts() const;  // every dsthost in use
+
+  [[nodiscard]] Explanation explain(const std::string& vm, const FlowQuery& q) const;
+
+  void tick(int64_t now);  // expiry, ARP for the uplink gateway
+  [[nodiscard]] const nat::ConnTrack& conntrack() const { return ct_; }
+  [[nodiscard]] std::string vm_of(netback::VifId vif) const;
+
+ private:
+  struct Client {
+    netback::VifId id;
+    std::string vm;
+    packet::MacAddr mac;
+    ClientVif addrs;
+  };
+  struct Vm {
+    std::vector<Rule> rules;
+    RuleSet compiled;
+  };
+
+  std::optional<DropReason> forward_new(const Client& c, packet::Parsed& p, int64_t now);
+  std::optional<DropReason> refuse(const Client& c, const packet::Parsed& p, DropReason why);
+  std::optional<DropReason> client_icmp_error(const Client& c, packet::Parsed& p, int64_t now);
+  std::optional<DropReason> uplink_icmp_error(packet::Parsed& p, int64_t now);
+  std::optional<DropReason> send_uplink(packet::Parsed& p);
+  std::optional<DropReason> send_client(uint32_t flow_id, packet::Parsed& p);
+  std::optional<DropReason> uplink_arp(const packet::Parsed& p);
+  [[nodiscard]] const Client* client_by_addr(const nat::Addr& a) const;
+  [[nodiscard]] const RuleSet& ruleset(const std::string& vm) const;
+  void recompile(Vm& v);
+  std::size_t cut_forbidden(const std::string& vm);
+  void index_addrs(const Client& c, bool add);
+  [[nodiscard]] std::optional<packet::Ipv4Addr> resolver_for(const packet::Ipv4Addr& virt) const;
+
+  PipelineConfig cfg_;
+  Egress& out_;
+  nat::ConnTrack ct_;
+  std::vector<std::optional<Client>> clients_;  // by VifId::slot
+  std::map<std::array<uint8_t, 16>, uint32_t> by_addr_;  // client address -> slot
+  std::map<std::string, Vm> vms_;
+  std::map<std::string, Resolved> resolved_;
+  std::optional<packet::MacAddr> gateway_mac_;
+  int64_t next_arp_ = 0;
+  std::vector<std::byte> buf_;       // the frame being rewritten
+  std::vector<std::byte> reply_;     // a reply built by a stage
+};
+
+}  // namespace xfw::firewall

@@ -1,0 +1,344 @@
+// Golden pipeline tests: frames in, frames out, byte for byte (checksums included).
+#include <gtest/gtest.h>
+
+#include "firewall/pipeline.h"
+#include "nat/rewrite.h"
+#include "tests/support/packets.h"
+
+namespace xfw::firewall {
+namespace {
+
+using namespace xfw::testing;
+using packet::Ipv4Addr;
+using packet::MacAddr;
+
+const MacAddr kUplinkMac{{0x02, 0, 0, 0, 0, 0x02}};
+const MacAddr kRouterMac{{0x02, 0, 0, 0, 0, 0x01}};
+const netback::VifId kWork{0, 1}, kUntrusted{1, 1};
+
+struct Recorder : Egress {
+  std::vector<Bytes> uplink;
+  std::vector<std::pair<netback::VifId, Bytes>> vifs;
+  void to_uplink(std::span<const std::byte> f) override { uplink.emplace_back(f.begin(), f.end()); }
+  void to_vif(netback::VifId v, std::span<const std::byte> f) override {
+    vifs.emplace_back(v, Bytes(f.begin(), f.end()));
+  }
+  void clear() {
+    uplink.clear();
+    vifs.clear();
+  }
+};
+
+std::vector<Rule> rules(std::initializer_list<const char*> texts) {
+  std::vector<Rule> out;
+  for (const char* t : texts) out.push_back(std::get<Rule>(parse_rule(t)));
+  return out;
+}
+
+Bytes arp(uint16_t op, MacAddr sha, const char* spa, MacAddr tha, const char* tpa, MacAddr dst) {
+  Bytes f;
+  for (auto b : dst.b) f.push_back(std::byte(b));
+  for (auto b : sha.b) f.push_back(std::byte(b));
+  append(f, hex({0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, op}));
+  const Ipv4Addr s = *Ipv4Addr::parse(spa), t = *Ipv4Addr::parse(tpa);
+  for (auto b : sha.b) f.push_back(std::byte(b));
+  for (auto b : s.b) f.push_back(std::byte(b));
+  for (auto b : tha.b) f.push_back(std::byte(b));
+  for (auto b : t.b) f.push_back(std::byte(b));
+  return f;
+}
+
+// Hosts as the tests name them.
+const Ip4 kFromWork{"10.137.0.5", "192.0.2.1"};
+const Ip4 kOutWork{"192.168.100.2", "192.0.2.1", 63, kUplinkMac, kRouterMac};
+const Ip4 kBackWork{"192.0.2.1", "192.168.100.2", 64, kRouterMac, kUplinkMac};
+const Ip4 kInWork{"192.0.2.1", "10.137.0.5", 63, kGwMac, kClientMac};
+
+PipelineConfig config() {
+  PipelineConfig c;
+  c.uplink_addr = Ipv4Addr::parse("192.168.100.2");
+  c.uplink_gateway = Ipv4Addr::parse("192.168.100.1");
+  c.uplink_mac = kUplinkMac;
+  c.resolvers = {*Ipv4Addr::parse("192.168.100.53")};
+  return c;
+}
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  explicit PipelineTest(PipelineConfig c = config()) : pl(c, out, 42) {
+    pl.vif_up(netback::VifInfo{kWork, xen::DomId{5}, 0, "work", kClientMac,
+                               xen::IpList{{*Ipv4Addr::parse("10.137.0.5")}, {}}});
+    pl.vif_up(netback::VifInfo{kUntrusted, xen::DomId{6}, 0, "untrusted", kClientMac,
+                               xen::IpList{{*Ipv4Addr::parse("10.137.0.6")},
+                                           {*packet::Ipv6Addr::parse("fd09:24ef:4179::a89:6")}}});
+    pl.set_rules("work", rules({"action=accept"}));
+    pl.set_rules("untrusted", rules({"action=accept proto=tcp dst4=192.0.2.0/24 dstports=443-443",
+                                     "action=accept specialtarget=dns"}));
+    // The router answers our ARP: its MAC is learned.
+    pl.tick(0);
+    EXPECT_EQ(out.uplink.size(), 1u);  // who-has 192.168.100.1
+    EXPECT_FALSE(pl.from_uplink(arp(2, kRouterMac, "192.168.100.1", kUplinkMac, "192.168.100.2", kUplinkMac), 0));
+    out.clear();
+  }
+  std::optional<DropReason> client(netback::VifId v, const Bytes& f, int64_t now = 1000,
+                                   netback::TxFlags flags = {}) {
+    return pl.from_client(v, f, flags, now);
+  }
+  std::optional<DropReason> uplink(Bytes f, int64_t now = 1000) { return pl.from_uplink(f, now); }
+
+  Recorder out;
+  Pipeline pl;
+};
+
+TEST_F(PipelineTest, TcpThroughNatByteForByte) {
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 80, 0x02)), std::nullopt);
+  ASSERT_EQ(out.uplink.size(), 1u);
+  EXPECT_FRAME(out.uplink[0], tcp(kOutWork, 40000, 80, 0x02));  // masqueraded, port kept, TTL-1
+
+  EXPECT_EQ(uplink(tcp(kBackWork, 80, 40000, 0x12, 5000, 1001)), std::nullopt);
+  ASSERT_EQ(out.vifs.size(), 1u);
+  EXPECT_EQ(out.vifs[0].first, kWork);
+  EXPECT_FRAME(out.vifs[0].second, tcp(kInWork, 80, 40000, 0x12, 5000, 1001));
+
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 80, 0x10, 1001, 5001)), std::nullopt);
+  ASSERT_EQ(pl.conntrack().size(), 1u);
+  pl.conntrack().for_each([](uint32_t, const nat::Flow& f) { EXPECT_EQ(f.tcp, nat::TcpState::established); });
+}
+
+TEST_F(PipelineTest, TwoClientsSamePortGetDifferentNatPorts) {
+  pl.set_rules("untrusted", rules({"action=accept"}));
+  Ip4 from6 = kFromWork;
+  from6.src = "10.137.0.6";
+  EXPECT_EQ(client(kWork, udp(kFromWork, 40000, 9999)), std::nullopt);
+  EXPECT_EQ(client(kUntrusted, udp(from6, 40000, 9999)), std::nullopt);
+  ASSERT_EQ(out.uplink.size(), 2u);
+  auto sport = [](const Bytes& f) { return packet::rd16(f.data() + 34); };
+  EXPECT_EQ(sport(out.uplink[0]), 40000);
+  EXPECT_NE(sport(out.uplink[1]), 40000);
+  // Each reply reaches its own VM.
+  EXPECT_EQ(uplink(udp(kBackWork, 9999, sport(out.uplink[1]))), std::nullopt);
+  EXPECT_EQ(uplink(udp(kBackWork, 9999, 40000)), std::nullopt);
+  ASSERT_EQ(out.vifs.size(), 2u);
+  EXPECT_EQ(out.vifs[0].first, kUntrusted);
+  EXPECT_EQ(out.vifs[1].first, kWork);
+  Ip4 in6 = kInWork;
+  in6.dst = "10.137.0.6";
+  EXPECT_FRAME(out.vifs[0].second, udp(in6, 9999, 40000));
+}
+
+TEST_F(PipelineTest, DnsRedirectToTheResolverAndBack) {
+  const Ip4 to_dns{"10.137.0.5", "10.139.1.1"};
+  EXPECT_EQ(client(kWork, udp(to_dns, 5353, 53)), std::nullopt);
+  ASSERT_EQ(out.uplink.size(), 1u);
+  EXPECT_FRAME(out.uplink[0], udp(Ip4{"192.168.100.2", "192.168.100.53", 63, kUplinkMac, kRouterMac}, 5353, 53));
+  EXPECT_EQ(uplink(udp(Ip4{"192.168.100.53", "192.168.100.2", 64, kRouterMac, kUplinkMac}, 53, 5353)), std::nullopt);
+  ASSERT_EQ(out.vifs.size(), 1u);
+  EXPECT_FRAME(out.vifs[0].second, udp(Ip4{"10.139.1.1", "10.137.0.5", 63, kGwMac, kClientMac}, 53, 5353));
+  // TCP DNS too (the SYN goes to the resolver).
+  EXPECT_EQ(client(kWork, tcp(to_dns, 5354, 53, 0x02)), std::nullopt);
+  EXPECT_FRAME(out.uplink[1], tcp(Ip4{"192.168.100.2", "192.168.100.53", 63, kUplinkMac, kRouterMac}, 5354, 53, 0x02));
+}
+
+TEST_F(PipelineTest, PingMapsTheIdentifier) {
+  EXPECT_EQ(client(kWork, icmp(kFromWork, 8, 0, 0x77, 1)), std::nullopt);
+  ASSERT_EQ(out.uplink.size(), 1u);
+  const uint16_t nat_id = packet::rd16(out.uplink[0].data() + 34 + 4);
+  EXPECT_GE(nat_id, 1024);
+  EXPECT_FRAME(out.uplink[0], icmp(kOutWork, 8, 0, nat_id, 1));
+  EXPECT_EQ(uplink(icmp(kBackWork, 0, 0, nat_id, 1)), std::nullopt);
+  ASSERT_EQ(out.vifs.size(), 1u);
+  EXPECT_FRAME(out.vifs[0].second, icmp(kInWork, 0, 0, 0x77, 1));
+  EXPECT_EQ(uplink(icmp(kBackWork, 0, 0, nat_id + 1, 1)), DropReason::uplink_no_flow);
+}
+
+TEST_F(PipelineTest, BlockedTcpGetsRstAndBlockedUdpGetsAdminProhibited) {
+  const Ip4 from6{"10.137.0.6", "198.51.100.1"};
+  EXPECT_EQ(client(kUntrusted, tcp(from6, 40000, 80, 0x02, 1000)), DropReason::rule_policy);
+  EXPECT_TRUE(out.uplink.empty());
+  ASSERT_EQ(out.vifs.size(), 1u);
+  EXPECT_FRAME(out.vifs[0].second,
+            tcp(Ip4{"198.51.100.1", "10.137.0.6", 64, kGwMac, kClientMac, 0, 0x4000}, 80, 40000, 0x14, 0, 1001, {}, 0));
+  out.clear();
+  const Bytes dgram = udp(from6, 40000, 123);
+  EXPECT_EQ(client(kUntrusted, dgram), DropReason::rule_policy);
+  ASSERT_EQ(out.vifs.size(), 1u);
+  const Bytes& err = out.vifs[0].second;
+  auto p = std::get<packet::Parsed>(packet::parse(err));
+  EXPECT_EQ(p.src4, *Ipv4Addr::parse("10.137.0.1"));  // from the gateway
+  EXPECT_EQ(p.icmp_type, 3);
+  EXPECT_EQ(p.icmp_code, 13);  // communication administratively prohibited
+  EXPECT_TRUE(packet::l4_checksum_ok(err, p));
+  // The allowed port goes out.
+  EXPECT_EQ(client(kUntrusted, tcp(Ip4{"10.137.0.6", "192.0.2.1"}, 40001, 443, 0x02)), std::nullopt);
+  EXPECT_EQ(out.uplink.size(), 1u);
+}
+
+TEST_F(PipelineTest, SpoofedSourceAndInterVmAreDropped) {
+  EXPECT_EQ(client(kWork, udp(Ip4{"10.137.0.9", "192.0.2.1"}, 1, 2)), DropReason::spoofed_source);
+  EXPECT_EQ(client(kWork, udp(Ip4{"10.137.0.6", "192.0.2.1"}, 1, 2)), DropReason::spoofed_source);
+  EXPECT_EQ(client(kWork, tcp(Ip4{"10.137.0.5", "10.137.0.6"}, 40000, 22, 0x02)), DropReason::inter_vm);
+  EXPECT_TRUE(out.uplink.empty());
+  EXPECT_EQ(out.vifs.size(), 1u);  // the RST
+}
+
+TEST_F(PipelineTest, UplinkTrafficOnlyForKnownFlows) {
+  EXPECT_EQ(uplink(tcp(kBackWork, 80, 40000, 0x02)), DropReason::uplink_no_flow);
+  EXPECT_EQ(uplink(udp(Ip4{"192.0.2.1", "192.168.100.9", 64, kRouterMac, kUplinkMac}, 1, 2)), DropReason::uplink_not_for_us);
+  EXPECT_EQ(uplink(udp(Ip4{"10.137.0.5", "192.168.100.2", 64, kRouterMac, kUplinkMac}, 1, 2)), DropReason::uplink_from_client_address);
+  EXPECT_EQ(uplink(Bytes(10)), DropReason::malformed);
+  EXPECT_TRUE(out.vifs.empty());
+  // A new TCP connection must start with a SYN.
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 80, 0x10, 1, 1)), DropReason::tcp_not_syn);
+}
+
+TEST_F(PipelineTest, IcmpErrorsAreTranslatedBothWays) {
+  ASSERT_EQ(client(kWork, udp(kFromWork, 40000, 33434)), std::nullopt);
+  const Bytes sent = out.uplink.at(0);
+  // A router on the way says "TTL exceeded", quoting what it got from us.
+  const Ip4 router{"203.0.113.9", "192.168.100.2", 64, kRouterMac, kUplinkMac};
+  EXPECT_EQ(uplink(icmp_error(router, 11, 0, sent)), std::nullopt);
+  ASSERT_EQ(out.vifs.size(), 1u);
+  // The client sees it quoting its own packet (as it sent it, TTL 63 after our hop aside).
+  Bytes as_client = udp(Ip4{"10.137.0.5", "192.0.2.1", 63}, 40000, 33434);
+  EXPECT_FRAME(out.vifs[0].second, icmp_error(Ip4{"203.0.113.9", "10.137.0.5", 63, kGwMac, kClientMac}, 11, 0, as_client));
+  // An error about no flow of ours is dropped.
+  EXPECT_EQ(uplink(icmp_error(router, 3, 3, udp(Ip4{"192.168.100.2", "192.0.2.1"}, 1111, 53))), DropReason::icmp_error_no_flow);
+  // The client answers a reply with port unreachable: it goes out quoting the NATed reply.
+  out.clear();
+  const Bytes reply_in = udp(kInWork, 33434, 40000);
+  EXPECT_EQ(client(kWork, icmp_error(Ip4{"10.137.0.5", "192.0.2.1"}, 3, 3, reply_in)), std::nullopt);
+  ASSERT_EQ(out.uplink.size(), 1u);
+  EXPECT_FRAME(out.uplink[0], icmp_error(kOutWork, 3, 3, udp(Ip4{"192.0.2.1", "192.168.100.2", 63}, 33434, 40000)));
+}
+
+TEST_F(PipelineTest, ReplacingRulesCutsOnlyForbiddenFlows) {
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 80, 0x02)), std::nullopt);
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40001, 443, 0x02)), std::nullopt);
+  EXPECT_EQ(pl.set_rules("work", rules({"action=accept proto=tcp dstports=443-443"})), 1u);
+  out.clear();
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 80, 0x10, 1001, 1)), DropReason::tcp_not_syn);
+  ASSERT_EQ(out.vifs.size(), 1u);  // the client's connection is reset at once
+  EXPECT_EQ(packet::rd16(out.vifs[0].second.data() + 34 + 12) & 0x04, 0x04);
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40001, 443, 0x10, 1001, 1)), std::nullopt);
+  EXPECT_EQ(out.uplink.size(), 1u);
+}
+
+TEST_F(PipelineTest, TtlExceededIsAnsweredFromTheGateway) {
+  Ip4 h = kFromWork;
+  h.ttl = 1;
+  EXPECT_EQ(client(kWork, udp(h, 1, 2)), DropReason::ttl_exceeded);
+  ASSERT_EQ(out.vifs.size(), 1u);
+  auto p = std::get<packet::Parsed>(packet::parse(out.vifs[0].second));
+  EXPECT_EQ(p.icmp_type, 11);
+  EXPECT_EQ(p.src4, *Ipv4Addr::parse("10.137.0.1"));
+}
+
+TEST_F(PipelineTest, GatewayAnswersEchoOnlyAndProxyArp) {
+  EXPECT_EQ(client(kWork, icmp(Ip4{"10.137.0.5", "10.137.0.1"}, 8, 0, 1, 1)), std::nullopt);
+  EXPECT_EQ(client(kWork, udp(Ip4{"10.137.0.5", "10.137.0.1"}, 1, 53)), DropReason::to_gateway_not_echo);
+  EXPECT_EQ(client(kWork, arp(1, kClientMac, "10.137.0.5", MacAddr{}, "10.137.0.1", kGwMac)), std::nullopt);
+  EXPECT_EQ(out.vifs.size(), 2u);
+  EXPECT_TRUE(out.uplink.empty());
+}
+
+TEST_F(PipelineTest, UplinkArpAndUnknownGateway) {
+  EXPECT_EQ(uplink(arp(1, kRouterMac, "192.168.100.1", MacAddr{}, "192.168.100.2", kGwMac)), std::nullopt);
+  ASSERT_EQ(out.uplink.size(), 1u);
+  EXPECT_FRAME(out.uplink[0], arp(2, kUplinkMac, "192.168.100.2", kRouterMac, "192.168.100.1", kRouterMac));
+  EXPECT_EQ(uplink(arp(1, kRouterMac, "192.168.100.1", MacAddr{}, "192.168.100.7", kGwMac)), DropReason::uplink_not_for_us);
+  Recorder o2;
+  Pipeline fresh(config(), o2, 1);
+  fresh.vif_up(netback::VifInfo{kWork, xen::DomId{5}, 0, "work", kClientMac, xen::IpList{{*Ipv4Addr::parse("10.137.0.5")}, {}}});
+  fresh.set_rules("work", rules({"action=accept"}));
+  EXPECT_EQ(fresh.from_client(kWork, udp(kFromWork, 1, 2), {}, 0), DropReason::uplink_gateway_unknown);
+}
+
+TEST_F(PipelineTest, PerVmFlowLimitSparesOtherVms) {
+  PipelineConfig c = config();
+  c.limits.max_flows_per_vif = 2;
+  Recorder o2;
+  Pipeline small(c, o2, 1);
+  for (auto [id, ip] : {std::pair{kWork, "10.137.0.5"}, std::pair{kUntrusted, "10.137.0.6"}})
+    small.vif_up(netback::VifInfo{id, xen::DomId{5}, 0, ip, kClientMac, xen::IpList{{*Ipv4Addr::parse(ip)}, {}}});
+  small.set_rules("10.137.0.5", rules({"action=accept"}));
+  small.set_rules("10.137.0.6", rules({"action=accept"}));
+  (void)small.from_uplink(arp(2, kRouterMac, "192.168.100.1", kUplinkMac, "192.168.100.2", kUplinkMac), 0);
+  EXPECT_EQ(small.from_client(kWork, udp(kFromWork, 1001, 2), {}, 0), std::nullopt);
+  EXPECT_EQ(small.from_client(kWork, udp(kFromWork, 1002, 2), {}, 0), std::nullopt);
+  EXPECT_EQ(small.from_client(kWork, udp(kFromWork, 1003, 2), {}, 0), DropReason::conntrack_vif_limit);
+  EXPECT_EQ(small.from_client(kUntrusted, udp(Ip4{"10.137.0.6", "192.0.2.1"}, 1003, 2), {}, 0), std::nullopt);
+  // After the UDP timeout the slots are free again.
+  EXPECT_EQ(small.from_client(kWork, udp(kFromWork, 1003, 2), {}, 31'000), std::nullopt);
+  // A VM going away takes only its own flows with it.
+  small.vif_down(kWork);
+  EXPECT_EQ(small.conntrack().vif_flows(kWork.slot), 0u);
+  EXPECT_EQ(small.conntrack().vif_flows(kUntrusted.slot), 1u);
+}
+
+TEST_F(PipelineTest, ExplainSaysWhichRuleAndWhy) {
+  auto q = [](uint8_t proto, const char* dst, uint16_t port) {
+    return FlowQuery{false, proto, *Ipv4Addr::parse(dst), {}, port, 0};
+  };
+  auto e = pl.explain("untrusted", q(6, "192.0.2.1", 443));
+  EXPECT_STREQ(e.verdict, "accept");
+  EXPECT_EQ(e.rule, 0u);
+  EXPECT_EQ(e.reason, "rule 0: action=accept proto=tcp dst4=192.0.2.0/24 dstports=443-443");
+  e = pl.explain("untrusted", q(6, "192.0.2.1", 80));
+  EXPECT_STREQ(e.verdict, "reject");
+  EXPECT_FALSE(e.rule);
+  EXPECT_EQ(e.reason, "no rule matched: policy drop");
+  e = pl.explain("untrusted", q(17, "10.139.1.2", 53));
+  EXPECT_EQ(e.rule, 1u);
+  EXPECT_EQ(e.reason, "rule 1: action=accept specialtarget=dns; DNS redirect to 192.168.100.53");
+  EXPECT_EQ(pl.explain("nobody", q(6, "192.0.2.1", 443)).reason, "no rules for nobody: policy drop");
+  EXPECT_STREQ(pl.explain("work", q(6, "10.137.0.6", 22)).verdict, "reject");
+}
+
+TEST_F(PipelineTest, DsthostFailsClosedUntilResolved) {
+  pl.set_rules("work", rules({"action=accept proto=tcp dsthost=updates.example", "action=accept proto=udp"}));
+  EXPECT_EQ(pl.hosts(), std::vector<std::string>{"updates.example"});
+  EXPECT_EQ(client(kWork, udp(kFromWork, 1, 2)), DropReason::rule_unresolved_host);
+  EXPECT_NE(pl.explain("work", FlowQuery{false, 17, *Ipv4Addr::parse("192.0.2.1"), {}, 2, 0}).reason.find("not resolved"), std::string::npos);
+  pl.set_resolved("updates.example", Resolved{{*Ipv4Addr::parse("192.0.2.1")}, {}});
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 443, 0x02)), std::nullopt);
+  EXPECT_EQ(client(kWork, udp(kFromWork, 1, 2)), std::nullopt);
+  // The name moves: the flow to the old address is cut.
+  pl.set_resolved("updates.example", Resolved{{*Ipv4Addr::parse("192.0.2.2")}, {}});
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 443, 0x10, 1001, 1)), DropReason::tcp_not_syn);
+}
+
+TEST_F(PipelineTest, NoResolverMeansDnsIsDropped) {
+  PipelineConfig c = config();
+  c.resolvers.clear();
+  Recorder o2;
+  Pipeline p2(c, o2, 1);
+  p2.vif_up(netback::VifInfo{kWork, xen::DomId{5}, 0, "work", kClientMac, xen::IpList{{*Ipv4Addr::parse("10.137.0.5")}, {}}});
+  p2.set_rules("work", rules({"action=accept"}));
+  EXPECT_EQ(p2.from_client(kWork, udp(Ip4{"10.137.0.5", "10.139.1.1"}, 5353, 53), {}, 0), DropReason::dns_no_resolver);
+  EXPECT_TRUE(o2.uplink.empty());
+}
+
+TEST_F(PipelineTest, Ipv6FollowsTheRulesAndNeverLeaks) {
+  Bytes udp6 = hex({0x9c, 0x40, 0x01, 0xbb, 0, 8, 0, 0});
+  const auto src6 = *packet::Ipv6Addr::parse("fd09:24ef:4179::a89:6");
+  packet::wr16(udp6.data() + 6, packet::checksum(udp6, packet::pseudo_v6(src6, *packet::Ipv6Addr::parse("2001:db8::1"), 17, 8)));
+  EXPECT_EQ(client(kWork, ipv6(17, udp6)), DropReason::ipv6_not_assigned);  // work has no IPv6
+  EXPECT_EQ(client(kUntrusted, ipv6(17, udp6, src6)), DropReason::rule_policy);
+  pl.set_rules("untrusted", rules({"action=accept dst6=2001:db8::/32"}));
+  EXPECT_EQ(client(kUntrusted, ipv6(17, udp6, src6)), DropReason::uplink_unconfigured);
+  EXPECT_TRUE(out.uplink.empty());
+}
+
+TEST_F(PipelineTest, CsumBlankIsCompleted) {
+  Bytes f = udp(kFromWork, 40000, 9999);
+  // What Linux netfront sends with NETTXF_csum_blank: only the pseudo-header sum in the field.
+  auto p = std::get<packet::Parsed>(packet::parse(f));
+  packet::wr16(f.data() + p.l4_off + 6, packet::fold(packet::pseudo_v4(p.src4, p.dst4, 17, 12)));
+  EXPECT_FALSE(packet::l4_checksum_ok(f, p));
+  EXPECT_EQ(client(kWork, f, 1000, netback::TxFlags{true, false}), std::nullopt);
+  ASSERT_EQ(out.uplink.size(), 1u);
+  EXPECT_FRAME(out.uplink[0], udp(kOutWork, 40000, 9999));
+}
+
+}  // namespace
+}  // namespace xfw::firewall
