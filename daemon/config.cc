@@ -39,7 +39,112 @@ struct Parser {
     out = static_cast<std::remove_reference_t<decltype(out)>>(*v);
     return true;
   }
+
+  bool boolean(const toml::table& t, const std::string& section, const char* key, bool& out) {
+    const auto* node = t.get(key);
+    if (node == nullptr) return true;
+    const auto v = node->value_exact<bool>();
+    if (!v) return error = section + "." + key + ": must be true or false", false;
+    out = *v;
+    return true;
+  }
+
+  template <class T>
+  bool parsed(const toml::node& node, const std::string& name, const char* what, T& out) {
+    const auto s = node.value_exact<std::string>();
+    const auto v = s ? T::parse(*s) : std::nullopt;
+    if (!v) return error = name + ": must be " + what + " in quotes", false;
+    out = *v;
+    return true;
+  }
+
+  template <class T>
+  bool address(const toml::table& t, const std::string& section, const char* key, T& out) {
+    const auto* node = t.get(key);
+    return node == nullptr || parsed(*node, section + "." + key, "an IPv4 address", out);
+  }
+
+  bool addresses(const toml::table& t, const std::string& section, const char* key,
+                 std::vector<packet::Ipv4Addr>& out) {
+    const auto* node = t.get(key);
+    if (node == nullptr) return true;
+    const std::string name = section + "." + key;
+    const auto* arr = node->as_array();
+    if (!arr || arr->size() > 8) return error = name + ": must be a list of up to 8 IPv4 addresses", false;
+    out.clear();
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      packet::Ipv4Addr a;
+      if (!parsed((*arr)[i], name + "[" + std::to_string(i) + "]", "an IPv4 address", a)) return false;
+      out.push_back(a);
+    }
+    return true;
+  }
 };
+
+std::optional<ConfigError> parse_uplink(Parser& p, const toml::table& t, Config& c) {
+  if (!p.check_keys(t, "uplink.", {"interface", "address", "gateway", "mac"})) return ConfigError{p.error};
+  if (const auto* n = t.get("interface")) {
+    const auto s = n->value_exact<std::string>();
+    if (!s || s->empty() || s->size() > 15 || s->find('/') != std::string::npos)
+      return ConfigError{"uplink.interface: must be an interface name (1 to 15 characters)"};
+    c.uplink.interface = *s;
+  }
+  packet::Ipv4Addr a, g;
+  if (!p.address(t, "uplink", "address", a) || !p.address(t, "uplink", "gateway", g))
+    return ConfigError{p.error};
+  if (t.get("address")) c.pipeline.uplink_addr = a;
+  if (t.get("gateway")) c.pipeline.uplink_gateway = g;
+  if (const auto* n = t.get("mac")) {
+    packet::MacAddr m;
+    if (!p.parsed(*n, "uplink.mac", "a MAC address", m)) return ConfigError{p.error};
+    c.uplink.mac = m;
+  }
+  if (!c.uplink.interface.empty() && (!c.pipeline.uplink_addr || !c.pipeline.uplink_gateway))
+    return ConfigError{"uplink: interface needs address and gateway too"};
+  return std::nullopt;
+}
+
+std::optional<ConfigError> parse_firewall(Parser& p, const toml::table& t, Config& c) {
+  if (!p.check_keys(t, "firewall.", {"gateway", "dns", "resolvers", "reject", "inter_vm", "max_flows",
+                                     "max_flows_per_vm", "vms_without_rules"}))
+    return ConfigError{p.error};
+  auto& pc = c.pipeline;
+  if (!p.address(t, "firewall", "gateway", pc.gateway) ||
+      !p.addresses(t, "firewall", "dns", pc.dns_virtual) ||
+      !p.addresses(t, "firewall", "resolvers", pc.resolvers) ||
+      !p.boolean(t, "firewall", "reject", pc.reject) ||
+      !p.boolean(t, "firewall", "inter_vm", pc.inter_vm) ||
+      !p.integer(t, "firewall", "max_flows", 16, 16 * 1024 * 1024, pc.limits.max_flows) ||
+      !p.integer(t, "firewall", "max_flows_per_vm", 1, 16 * 1024 * 1024, pc.limits.max_flows_per_vif))
+    return ConfigError{p.error};
+  c.resolvers_set = t.get("resolvers") != nullptr;
+  if (const auto* n = t.get("vms_without_rules")) {
+    const auto s = n->value_exact<std::string>();
+    if (!s || (*s != "drop" && *s != "accept"))
+      return ConfigError{"firewall.vms_without_rules: must be \"drop\" or \"accept\""};
+    c.accept_without_rules = *s == "accept";
+  }
+  return std::nullopt;
+}
+
+std::optional<ConfigError> parse_rules(const toml::table& t, Config& c) {
+  for (const auto& [vm, node] : t) {
+    const std::string name = "rules." + std::string(vm.str());
+    const auto* arr = node.as_array();
+    if (!arr) return ConfigError{name + ": must be a list of rules"};
+    auto& list = c.rules[std::string(vm.str())];
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      const std::string at = name + "[" + std::to_string(i) + "]";
+      const auto text = (*arr)[i].value_exact<std::string>();
+      if (!text) return ConfigError{at + ": must be a rule in quotes"};
+      auto r = firewall::parse_rule(*text);
+      if (const auto* e = std::get_if<firewall::RuleError>(&r))
+        return ConfigError{at + ": " + e->message + "\n" + firewall::format_error(*text, *e)};
+      list.push_back(std::get<firewall::Rule>(r));
+    }
+  }
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -54,7 +159,18 @@ std::variant<Config, ConfigError> parse_config(std::string_view text) {
   }
   Config c;
   Parser p{root, {}};
-  if (!p.check_keys(root, "", {"log", "netback"})) return ConfigError{p.error};
+  if (!p.check_keys(root, "", {"log", "netback", "uplink", "firewall", "rules"}))
+    return ConfigError{p.error};
+  for (const char* section : {"uplink", "firewall", "rules"}) {
+    const auto* node = root.get(section);
+    if (node && !node->as_table()) return ConfigError{std::string(section) + ": must be a table"};
+  }
+  if (const auto* t = root["uplink"].as_table())
+    if (auto e = parse_uplink(p, *t, c)) return *e;
+  if (const auto* t = root["firewall"].as_table())
+    if (auto e = parse_firewall(p, *t, c)) return *e;
+  if (const auto* t = root["rules"].as_table())
+    if (auto e = parse_rules(*t, c)) return *e;
 
   if (const auto* node = root.get("log")) {
     const auto* log = node->as_table();
@@ -92,6 +208,19 @@ std::variant<Config, ConfigError> parse_config(std::string_view text) {
     }
   }
   return c;
+}
+
+std::vector<packet::Ipv4Addr> resolv_conf_nameservers(std::string_view text) {
+  std::vector<packet::Ipv4Addr> out;
+  std::istringstream in{std::string(text)};
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    std::string key, value;
+    if (words >> key >> value && key == "nameserver")
+      if (const auto a = packet::Ipv4Addr::parse(value)) out.push_back(*a);
+  }
+  return out;
 }
 
 std::variant<Config, ConfigError> load_config(const std::string& path, bool missing_ok) {

@@ -8,21 +8,55 @@
 //   tx_budget = 64                 # packets per pass, 1 .. 256
 //   rx_budget = 64
 //   write_hotplug_status = true
+//   [uplink]                       # where client traffic goes, masqueraded (AF_PACKET)
+//   interface = "eth0"             # carries no IPv4 address of the kernel's: xfwd owns it
+//   address = "192.168.100.2"      # xfwd's own address there (answers ARP for it)
+//   gateway = "192.168.100.1"      # next hop
+//   mac = "02:00:00:00:00:02"      # optional, default: the interface's MAC
+//   [firewall]
+//   gateway = "10.137.0.1"         # the firewall's address on client links
+//   dns = ["10.139.1.1", "10.139.1.2"]   # the virtual DNS servers clients use
+//   resolvers = ["192.168.100.1"]  # real upstream DNS (default: nameservers of /etc/resolv.conf)
+//   reject = true                  # answer drops with ICMP admin-prohibited / TCP RST
+//   inter_vm = false               # let client VMs connect to each other
+//   max_flows = 65536              # connection table size
+//   max_flows_per_vm = 8192
+//   vms_without_rules = "drop"     # rules of a VM missing from [rules]: "drop" or "accept"
+//   [rules]                        # per VM name, Qubes syntax, first match wins
+//   work = ["action=accept"]
 //
 // Unknown keys and bad values are errors that name the key; load_config() never throws.
 #pragma once
 
+#include <map>
+#include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
+#include "firewall/pipeline.h"
+#include "firewall/rule.h"
 #include "netback/netback.h"
 
 namespace xfw::daemon {
 
+struct UplinkConfig {
+  std::string interface;  // empty: no uplink (clients reach only the gateway)
+  std::optional<packet::MacAddr> mac;
+};
+
 struct Config {
   std::string log_level = "info";
   netback::NetbackConfig netback;
+  UplinkConfig uplink;
+  firewall::PipelineConfig pipeline;
+  bool resolvers_set = false;  // else the nameservers of /etc/resolv.conf
+  bool accept_without_rules = false;
+  std::map<std::string, std::vector<firewall::Rule>> rules;
 };
+
+// The IPv4 nameservers of a resolv.conf text.
+[[nodiscard]] std::vector<packet::Ipv4Addr> resolv_conf_nameservers(std::string_view text);
 
 struct ConfigError {
   std::string message;  // "netback.tx_budget: must be between 1 and 256, got 0"

@@ -12,9 +12,38 @@ EventLoop::EventLoop(boost::asio::io_context& io, xen::XenStore& xs, xen::EventC
       evt_fd_(io, ::dup(evt.fd())),
       timer_(io) {}
 
+void EventLoop::add_reader(int fd, std::function<void()> on_ready) {
+  readers_.push_back(std::make_unique<Reader>(Reader{boost::asio::posix::stream_descriptor(io_, ::dup(fd)), std::move(on_ready)}));
+}
+
+void EventLoop::add_periodic(std::chrono::milliseconds every, std::function<void()> job) {
+  periodic_.push_back(std::make_unique<Periodic>(Periodic{boost::asio::steady_timer(io_), every, std::move(job)}));
+}
+
+void EventLoop::wait_reader(Reader& r) {
+  r.fd.async_wait(boost::asio::posix::stream_descriptor::wait_read, [this, &r](boost::system::error_code ec) {
+    if (ec || stopped_) return;
+    r.on_ready();
+    after_work();
+    wait_reader(r);
+  });
+}
+
+void EventLoop::arm_periodic(Periodic& p) {
+  p.timer.expires_after(p.every);
+  p.timer.async_wait([this, &p](boost::system::error_code ec) {
+    if (ec || stopped_) return;
+    p.job();
+    after_work();
+    arm_periodic(p);
+  });
+}
+
 void EventLoop::start() {
   wait(xs_fd_, &netback::Netback::on_xenstore);
   wait(evt_fd_, &netback::Netback::on_events);
+  for (auto& r : readers_) wait_reader(*r);
+  for (auto& p : periodic_) arm_periodic(*p);
   nb_.on_xenstore(now());  // the initial watch event may already be queued
   after_work();
 }
@@ -25,6 +54,8 @@ void EventLoop::stop() {
   xs_fd_.cancel(ec);
   evt_fd_.cancel(ec);
   timer_.cancel();
+  for (auto& r : readers_) r->fd.cancel(ec);
+  for (auto& p : periodic_) p->timer.cancel();
 }
 
 // Waits for `fd` to become readable, lets Netback handle it, and waits again.
@@ -40,6 +71,7 @@ void EventLoop::wait(boost::asio::posix::stream_descriptor& fd, Handler on_ready
 
 // One pass over the active vifs per turn of the loop, until none has work left.
 void EventLoop::after_work() {
+  if (after_pass_) after_pass_();
   if (!poll_posted_ && nb_.has_work()) {
     poll_posted_ = true;
     boost::asio::post(io_, [this] {

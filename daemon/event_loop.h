@@ -1,13 +1,19 @@
 // daemon/event_loop.h — wires Netback into a Boost.Asio event loop.
 //
 // Two fds (the XenStore watch fd and the event-channel fd) and one timer (Netback's next
-// deadline: credit, stall, back-off). After any event, vif passes run one at a time through
+// deadline: credit, stall, back-off), plus what the daemon adds: more readable fds (the
+// uplink) and periodic jobs (conntrack expiry, ARP). `after_pass` runs after every handler
+// (the daemon flushes the uplink's send batch there). After any event, vif passes run one at a time through
 // asio::post, so a busy guest never keeps the loop from the other fds (fairness). The fds are
 // dup()ed: Asio owns and closes its copies, the Xen libraries keep theirs.
 #pragma once
 
 #include <utility>  // before Asio: Boost 1.74 uses std::exchange without including it
 #include <boost/asio.hpp>
+
+#include <functional>
+#include <memory>
+#include <vector>
 
 #include "netback/netback.h"
 #include "xen/evtchn.h"
@@ -21,6 +27,12 @@ class EventLoop {
             netback::Netback& nb);
   void start();  // after nb.start()
   void stop();
+  // Calls on_ready whenever fd is readable (fd is dup()ed). Call before start().
+  void add_reader(int fd, std::function<void()> on_ready);
+  void add_periodic(std::chrono::milliseconds every, std::function<void()> job);
+  void set_after_pass(std::function<void()> f) { after_pass_ = std::move(f); }
+  // Netback may have new work (frames queued for guests from elsewhere).
+  void kick() { after_work(); }
 
  private:
   using Handler = void (netback::Netback::*)(netback::TimePoint);
@@ -35,6 +47,20 @@ class EventLoop {
   boost::asio::steady_timer timer_;
   bool poll_posted_ = false;
   bool stopped_ = false;
+  struct Reader {
+    boost::asio::posix::stream_descriptor fd;
+    std::function<void()> on_ready;
+  };
+  struct Periodic {
+    boost::asio::steady_timer timer;
+    std::chrono::milliseconds every;
+    std::function<void()> job;
+  };
+  void wait_reader(Reader& r);
+  void arm_periodic(Periodic& p);
+  std::vector<std::unique_ptr<Reader>> readers_;
+  std::vector<std::unique_ptr<Periodic>> periodic_;
+  std::function<void()> after_pass_;
 };
 
 }  // namespace xfw::daemon

@@ -2,6 +2,7 @@
 //
 //   xfwd --xen=real --config /etc/xfw/xfwd.toml
 //   xfwd --xen=sim --sim-guests 3 --sim-duration 5     # simulated hypervisor and guests
+//   xfwd --xen=sim --sim-tap work=10.137.0.5 --config tb.toml   # the testbed: guests on TAPs
 //
 // Exit status: 0 after a clean stop (SIGINT/SIGTERM or --sim-duration), 2 for a bad command
 // line or configuration, or when the Xen devices cannot be opened (the message says which).
@@ -11,13 +12,18 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio.hpp>
 #include <cstdio>
+#include <fstream>
 #include <memory>
+#include <random>
+#include <sstream>
 #include <optional>
 
 #include "daemon/config.h"
 #include "daemon/event_loop.h"
-#include "daemon/frame_counter.h"
+#include "daemon/dataplane.h"
 #include "daemon/sim_guests.h"
+#include "daemon/sim_tap.h"
+#include "daemon/uplink.h"
 #include "xen/real/real.h"
 #include "xen/sim/hypervisor.h"
 #include "xen/sim/toolstack.h"
@@ -31,23 +37,28 @@ int fail(const std::string& msg) {
   return 2;
 }
 
-void print_summary(const netback::Netback& nb, const daemon::FrameCounter& counter) {
-  std::printf("%-6s %-8s %-16s %-10s %12s %14s\n", "domid", "name", "ip", "state",
-              "frames-in", "bytes-in");
+void print_summary(const netback::Netback& nb, const daemon::Dataplane& dp) {
+  std::printf("%-6s %-10s %-16s %-10s %12s %12s %12s\n", "domid", "name", "ip", "state",
+              "frames-in", "forwarded", "dropped");
   uint64_t frames = 0;
   for (const auto& d : nb.devices()) {
-    std::printf("%-6u %-8s %-16s %-10s %12llu %14llu\n", unsigned(d.domid.value()),
+    uint64_t fwd = 0, drop = 0;
+    for (const auto& v : dp.vifs())
+      if (v.info.domid == d.domid && v.info.devid == d.devid) fwd = v.forwarded, drop = v.dropped;
+    std::printf("%-6u %-10s %-16s %-10s %12llu %12llu %12llu\n", unsigned(d.domid.value()),
                 d.name.empty() ? "-" : d.name.c_str(), d.ips.empty() ? "-" : d.ips[0].c_str(),
                 xen::to_string(d.backend_state),
                 static_cast<unsigned long long>(d.counters.from_guest_packets),
-                static_cast<unsigned long long>(d.counters.from_guest_bytes));
+                static_cast<unsigned long long>(fwd), static_cast<unsigned long long>(drop));
     frames += d.counters.from_guest_packets;
   }
-  uint64_t counted = 0;
-  for (const auto& v : counter.vifs()) counted += v.frames;
-  std::printf("total: %zu vifs connected, %llu frames from guests (%llu reached the pipeline)\n",
+  std::printf("total: %zu vifs connected, %llu frames from guests, %llu from the uplink forwarded\n",
               nb.connected_vifs(), static_cast<unsigned long long>(frames),
-              static_cast<unsigned long long>(counted));
+              static_cast<unsigned long long>(dp.uplink_forwarded()));
+  for (std::size_t r = 0; r < daemon::kDropReasons; ++r)
+    if (dp.drops()[r])
+      std::printf("dropped %-28s %llu\n", firewall::name(firewall::DropReason(r)),
+                  static_cast<unsigned long long>(dp.drops()[r]));
 }
 
 }  // namespace
@@ -57,6 +68,7 @@ int main(int argc, char** argv) {
   std::string xen_mode = "real", config_path = "/etc/xfw/xfwd.toml", log_level;
   int sim_guests = 0;
   double sim_duration = 0;
+  std::vector<std::string> sim_taps;
   auto* cfg_opt = app.add_option("--config", config_path, "configuration file (TOML)");
   app.add_option("--xen", xen_mode, "hypervisor: real or sim (simulated, for tests and demos)")
       ->check(CLI::IsMember({"real", "sim"}));
@@ -66,14 +78,23 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1000));
   app.add_option("--sim-duration", sim_duration, "with --xen=sim: stop after SECONDS")
       ->check(CLI::PositiveNumber);
+  app.add_option("--sim-tap", sim_taps,
+                 "with --xen=sim: a guest NAME=IP whose network is the TAP device xt-NAME");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
-  if (xen_mode != "sim" && (sim_guests > 0 || sim_duration > 0))
-    return fail("--sim-guests and --sim-duration need --xen=sim");
+  if (xen_mode != "sim" && (sim_guests > 0 || sim_duration > 0 || !sim_taps.empty()))
+    return fail("--sim-guests, --sim-tap and --sim-duration need --xen=sim");
+  std::vector<daemon::SimTapSpec> tap_specs;
+  for (const auto& t : sim_taps) {
+    std::string err;
+    const auto spec = daemon::SimTaps::parse_spec(t, &err);
+    if (!spec) return fail(err);
+    tap_specs.push_back(*spec);
+  }
 
   const auto loaded = daemon::load_config(config_path, cfg_opt->count() == 0);
   if (const auto* err = std::get_if<daemon::ConfigError>(&loaded))
@@ -85,6 +106,22 @@ int main(int argc, char** argv) {
         spdlog::level::debug, spdlog::level::info, spdlog::level::warn, spdlog::level::err};
     spdlog::log(kMap[int(l)], "{}", m);
   };
+  if (!cfg.resolvers_set) {
+    std::ifstream rc("/etc/resolv.conf");
+    std::ostringstream text;
+    text << rc.rdbuf();
+    cfg.pipeline.resolvers = daemon::resolv_conf_nameservers(text.str());
+  }
+  if (cfg.accept_without_rules) cfg.pipeline.default_rules = {firewall::Rule{firewall::Action::accept, {}, {}, {}, {}}};
+
+  // The uplink: opened first, so a missing interface stops us before anything attaches.
+  std::unique_ptr<daemon::Uplink> uplink;
+  if (!cfg.uplink.interface.empty()) {
+    std::string err;
+    uplink = daemon::Uplink::open(cfg.uplink.interface, &err);
+    if (!uplink) return fail(err);
+    cfg.pipeline.uplink_mac = cfg.uplink.mac.value_or(uplink->mac());
+  }
 
   // The hypervisor: real devices, or the simulated one acting as driver domain 1.
   std::optional<xen::real::Handles> real;
@@ -109,17 +146,33 @@ int main(int argc, char** argv) {
   }
 
   boost::asio::io_context io;
-  daemon::FrameCounter counter;
-  netback::Netback nb(*xs, *gnt, *evt, counter, cfg.netback);
+  daemon::Dataplane dp(cfg.pipeline, std::random_device{}() | uint64_t(std::random_device{}()) << 32);
+  for (auto& [vm, rules] : cfg.rules) (void)dp.pipeline().set_rules(vm, rules);
+  netback::Netback nb(*xs, *gnt, *evt, dp, cfg.netback);
+  dp.attach(nb, uplink.get());
   std::string err;
   if (!nb.start(&err)) return fail(err);
   daemon::EventLoop loop(io, *xs, *evt, nb);
+  if (uplink) {
+    loop.add_reader(uplink->fd(), [&] {
+      uplink->receive([&](std::span<const std::byte> f, bool csum_blank) { dp.from_uplink(f, csum_blank); });
+    });
+  }
+  loop.add_periodic(std::chrono::milliseconds(250), [&] { dp.tick(); });
+  loop.set_after_pass([&] { dp.flush(); });
   std::unique_ptr<daemon::SimGuests> guests;
   if (sim_guests > 0) guests = std::make_unique<daemon::SimGuests>(io, *hv, sim_backend, sim_guests);
+  std::unique_ptr<daemon::SimTaps> taps;
+  if (!tap_specs.empty()) {
+    taps = std::make_unique<daemon::SimTaps>(io, *hv, sim_backend);
+    for (const auto& t : tap_specs)
+      if (!taps->add(t, &err)) return fail(err);
+  }
 
   auto stop = [&] {
     loop.stop();
     if (guests) guests->stop();
+    if (taps) taps->stop();
     io.stop();
   };
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -137,8 +190,10 @@ int main(int argc, char** argv) {
   spdlog::info("xfwd started ({} hypervisor), watching {}", xen_mode, nb.backend_root());
   loop.start();
   if (guests) guests->start();
+  if (taps) taps->start();
+  dp.tick();
   io.run();
-  if (xen_mode == "sim") print_summary(nb, counter);
+  if (xen_mode == "sim") print_summary(nb, dp);
   spdlog::info("xfwd stopped");
   return 0;
 }

@@ -44,6 +44,7 @@ Pipeline::Pipeline(PipelineConfig cfg, Egress& out, uint64_t seed)
     : cfg_(std::move(cfg)), out_(out), ct_(cfg_.limits, cfg_.timeouts, seed),
       buf_(65536 + 64), reply_(packet::kMaxReply) {
   if (cfg_.uplink_addr) ct_.set_uplink(false, nat::addr_of(*cfg_.uplink_addr));
+  default_rules_ = RuleSet::build(cfg_.default_rules, cfg_.dns_virtual, {});
 }
 
 // ---- vifs -------------------------------------------------------------------------------
@@ -204,7 +205,8 @@ std::optional<DropReason> Pipeline::send_uplink(packet::Parsed& p) {
 
 // ---- from the uplink --------------------------------------------------------------------
 
-std::optional<DropReason> Pipeline::from_uplink(std::span<const std::byte> frame, int64_t now) {
+std::optional<DropReason> Pipeline::from_uplink(std::span<const std::byte> frame, int64_t now,
+                                                bool csum_blank) {
   if (frame.size() > buf_.size()) return DropReason::malformed;
   std::memcpy(buf_.data(), frame.data(), frame.size());
   auto parsed = packet::parse(std::span(buf_.data(), frame.size()));
@@ -215,6 +217,7 @@ std::optional<DropReason> Pipeline::from_uplink(std::span<const std::byte> frame
   if (p.l3 != packet::L3::ipv4) return DropReason::uplink_unconfigured;  // no IPv6 uplink yet
   if (p.dst4 != *cfg_.uplink_addr) return DropReason::uplink_not_for_us;
   if (client_by_addr(nat::src_of(p))) return DropReason::uplink_from_client_address;
+  if (csum_blank) nat::complete_checksum(std::span(buf_.data(), p.l3_end), p);
   if (p.later_fragment) return DropReason::fragment_no_flow;
   if (nat::is_icmp_error(p)) return uplink_icmp_error(p, now);
 
@@ -282,9 +285,8 @@ void Pipeline::tick(int64_t now) {
 // ---- rules ------------------------------------------------------------------------------
 
 const RuleSet& Pipeline::ruleset(const std::string& vm) const {
-  static const RuleSet kNoRules;  // a VM without rules: policy drop
   const auto it = vms_.find(vm);
-  return it == vms_.end() ? kNoRules : it->second.compiled;
+  return it == vms_.end() ? default_rules_ : it->second.compiled;
 }
 
 const std::vector<Rule>* Pipeline::rules(const std::string& vm) const {
@@ -359,9 +361,11 @@ Explanation Pipeline::explain(const std::string& vm, const FlowQuery& q) const {
   const Decision d = ruleset(vm).classify(q);
   if (d.why == Why::unresolved_host)
     return {refused, std::nullopt, "dsthost " + d.host + " is not resolved yet: all traffic of " + vm + " is dropped (fail closed)"};
+  const auto it = vms_.find(vm);
   if (d.why == Why::policy)
-    return {refused, std::nullopt, vms_.count(vm) ? "no rule matched: policy drop" : "no rules for " + vm + ": policy drop"};
-  const std::string text = "rule " + std::to_string(*d.rule) + ": " + to_string(vms_.at(vm).rules[*d.rule]);
+    return {refused, std::nullopt, it != vms_.end() ? "no rule matched: policy drop" : "no rules for " + vm + ": policy drop"};
+  const auto& list = it != vms_.end() ? it->second.rules : cfg_.default_rules;
+  const std::string text = (it != vms_.end() ? "rule " : "default rule ") + std::to_string(*d.rule) + ": " + to_string(list[*d.rule]);
   if (d.action == Action::drop) return {refused, d.rule, text};
   if (!q.v6 && (q.proto == udp || q.proto == tcp) && q.dport == 53 &&
       std::find(cfg_.dns_virtual.begin(), cfg_.dns_virtual.end(), q.dst4) != cfg_.dns_virtual.end()) {

@@ -44,6 +44,7 @@ struct PipelineConfig {
   packet::MacAddr uplink_mac;
   nat::Limits limits;
   nat::Timeouts timeouts;
+  std::vector<Rule> default_rules;  // for VMs with no rules of their own (empty: policy drop)
 };
 
 class Egress {
@@ -70,8 +71,10 @@ class Pipeline {
   // A frame from a client; nullopt when it was forwarded or answered.
   std::optional<DropReason> from_client(netback::VifId vif, std::span<const std::byte> frame,
                                         netback::TxFlags flags, int64_t now);
-  // A frame read from the uplink interface.
-  std::optional<DropReason> from_uplink(std::span<const std::byte> frame, int64_t now);
+  // A frame read from the uplink interface; csum_blank: its transport checksum is unfinished
+  // (the kernel's TP_STATUS_CSUMNOTREADY), complete it.
+  std::optional<DropReason> from_uplink(std::span<const std::byte> frame, int64_t now,
+                                        bool csum_blank = false);
 
   // Replaces a VM's rules at once. Flows of the VM that the new rules forbid are cut; the
   // others continue. Returns how many were cut.
@@ -119,6 +122,7 @@ class Pipeline {
   std::vector<std::optional<Client>> clients_;  // by VifId::slot
   std::map<std::array<uint8_t, 16>, uint32_t> by_addr_;  // client address -> slot
   std::map<std::string, Vm> vms_;
+  RuleSet default_rules_;
   std::map<std::string, Resolved> resolved_;
   std::optional<packet::MacAddr> gateway_mac_;
   int64_t next_arp_ = 0;

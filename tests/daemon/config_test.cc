@@ -47,13 +47,76 @@ TEST(Config, ErrorsNameTheKey) {
   EXPECT_EQ(error_of("[netback]\nrx_queue_bytes = 1\n"),
             "netback.rx_queue_bytes: must be between 16384 and 67108864, got 1");
   EXPECT_EQ(error_of("[netback]\ntx_bugdet = 3\n"), "netback.tx_bugdet: unknown key");
-  EXPECT_EQ(error_of("[uplink]\n"), "uplink: unknown key");
+  EXPECT_EQ(error_of("[bridge]\n"), "bridge: unknown key");
   EXPECT_EQ(error_of("[log]\nlevel = \"loud\"\n"),
             "log.level: must be one of trace, debug, info, warn, error");
   EXPECT_EQ(error_of("log = 3\n"), "log: must be a table");
   EXPECT_EQ(error_of("[netback]\nwrite_hotplug_status = 1\n"),
             "netback.write_hotplug_status: must be true or false");
   EXPECT_EQ(error_of("[netback\n").substr(0, 7), "line 1:");
+}
+
+TEST(Config, FirewallUplinkAndRules) {
+  const auto r = parse_config(R"(
+[uplink]
+interface = "eth1"
+address = "192.168.100.2"
+gateway = "192.168.100.1"
+mac = "02:00:00:00:00:02"
+[firewall]
+gateway = "10.137.0.7"
+dns = ["10.139.1.1"]
+resolvers = ["192.168.100.1", "192.168.100.3"]
+reject = false
+inter_vm = true
+max_flows = 1000
+max_flows_per_vm = 10
+vms_without_rules = "accept"
+[rules]
+work = ["action=accept proto=tcp dstports=443-443", "action=drop"]
+untrusted = []
+)");
+  ASSERT_TRUE(std::holds_alternative<Config>(r)) << std::get<ConfigError>(r).message;
+  const auto& c = std::get<Config>(r);
+  EXPECT_EQ(c.uplink.interface, "eth1");
+  EXPECT_EQ(c.pipeline.uplink_addr->str(), "192.168.100.2");
+  EXPECT_EQ(c.pipeline.uplink_gateway->str(), "192.168.100.1");
+  EXPECT_EQ(c.uplink.mac->str(), "02:00:00:00:00:02");
+  EXPECT_EQ(c.pipeline.gateway.str(), "10.137.0.7");
+  EXPECT_EQ(c.pipeline.dns_virtual.size(), 1u);
+  EXPECT_EQ(c.pipeline.resolvers.size(), 2u);
+  EXPECT_TRUE(c.resolvers_set);
+  EXPECT_FALSE(c.pipeline.reject);
+  EXPECT_TRUE(c.pipeline.inter_vm);
+  EXPECT_EQ(c.pipeline.limits.max_flows, 1000u);
+  EXPECT_EQ(c.pipeline.limits.max_flows_per_vif, 10u);
+  EXPECT_TRUE(c.accept_without_rules);
+  EXPECT_EQ(c.rules.at("work").size(), 2u);
+  EXPECT_EQ(c.rules.at("untrusted").size(), 0u);
+}
+
+TEST(Config, FirewallErrorsNameTheKey) {
+  EXPECT_EQ(error_of("[uplink]\naddress = \"192.168.1\"\n"), "uplink.address: must be an IPv4 address in quotes");
+  EXPECT_EQ(error_of("[uplink]\ninterface = \"eth0\"\n"), "uplink: interface needs address and gateway too");
+  EXPECT_EQ(error_of("[uplink]\ninterface = \"a/b\"\n"), "uplink.interface: must be an interface name (1 to 15 characters)");
+  EXPECT_EQ(error_of("[firewall]\nresolvers = [\"1.2.3.4\", 5]\n"), "firewall.resolvers[1]: must be an IPv4 address in quotes");
+  EXPECT_EQ(error_of("[firewall]\nreject = \"yes\"\n"), "firewall.reject: must be true or false");
+  EXPECT_EQ(error_of("[firewall]\nmax_flows = 1\n"), "firewall.max_flows: must be between 16 and 16777216, got 1");
+  EXPECT_EQ(error_of("[firewall]\nvms_without_rules = \"maybe\"\n"), "firewall.vms_without_rules: must be \"drop\" or \"accept\"");
+  EXPECT_EQ(error_of("[firewall]\npolicy = 1\n"), "firewall.policy: unknown key");
+  EXPECT_EQ(error_of("rules = 1\n"), "rules: must be a table");
+  EXPECT_EQ(error_of("[rules]\nwork = \"action=accept\"\n"), "rules.work: must be a list of rules");
+  EXPECT_EQ(error_of("[rules]\nwork = [\"action=accept\", \"action=accept proto=tcp dstports=443-80\"]\n"),
+            "rules.work[1]: dstports: low port 443 is above high port 80\n"
+            "action=accept proto=tcp dstports=443-80\n"
+            "                        ^^^^^^^^^^^^^^^ dstports: low port 443 is above high port 80");
+}
+
+TEST(Config, ResolvConf) {
+  const auto ns = resolv_conf_nameservers("# comment\nnameserver 192.0.2.53\nsearch x\nnameserver fe80::1\nnameserver 10.0.0.1\n");
+  ASSERT_EQ(ns.size(), 2u);
+  EXPECT_EQ(ns[0].str(), "192.0.2.53");
+  EXPECT_EQ(ns[1].str(), "10.0.0.1");
 }
 
 TEST(Config, Files) {

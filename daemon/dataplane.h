@@ -1,0 +1,73 @@
+// daemon/dataplane.h — connects the pieces a frame passes: Netback, the Pipeline, the uplink.
+//
+// Netback hands every frame a guest sends to from_guest(); the Pipeline decides; what it
+// forwards comes back through to_vif() (Netback::to_guest, which only queues) or to_uplink()
+// (batched, sent by flush()). Frames read from the uplink go the other way. Drops are counted
+// per reason, in total and per vif; nothing is logged per packet.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include "daemon/uplink.h"
+#include "firewall/pipeline.h"
+#include "netback/netback.h"
+
+namespace xfw::daemon {
+
+inline constexpr std::size_t kDropReasons =
+#define XFW_X(n, t) +1
+    0 XFW_FIREWALL_DROP_REASONS(XFW_X);
+#undef XFW_X
+
+struct VifStats {
+  netback::VifInfo info;
+  bool up = false;
+  uint64_t forwarded = 0, dropped = 0;
+};
+
+class Dataplane final : public netback::FrameSink, public firewall::Egress {
+ public:
+  Dataplane(firewall::PipelineConfig cfg, uint64_t seed);
+  void attach(netback::Netback& nb, Uplink* uplink) {
+    nb_ = &nb;
+    uplink_ = uplink;
+  }
+
+  // netback::FrameSink
+  void vif_up(const netback::VifInfo& v) override;
+  void vif_down(netback::VifId v) override;
+  void from_guest(netback::VifId v, std::span<const std::byte> f, netback::TxFlags fl) override;
+  // firewall::Egress
+  void to_uplink(std::span<const std::byte> f) override;
+  void to_vif(netback::VifId v, std::span<const std::byte> f) override;
+
+  void from_uplink(std::span<const std::byte> f, bool csum_blank);
+  void tick() { pipeline_.tick(now_ms()); }
+  void flush() {
+    if (uplink_) uplink_->flush();
+  }
+
+  firewall::Pipeline& pipeline() { return pipeline_; }
+  [[nodiscard]] const std::array<uint64_t, kDropReasons>& drops() const { return drops_; }
+  [[nodiscard]] const std::vector<VifStats>& vifs() const { return vifs_; }
+  [[nodiscard]] uint64_t uplink_forwarded() const { return uplink_forwarded_; }
+  static int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch()).count();
+  }
+
+ private:
+  void count(std::optional<firewall::DropReason> r, VifStats* v);
+
+  firewall::Pipeline pipeline_;
+  netback::Netback* nb_ = nullptr;
+  Uplink* uplink_ = nullptr;
+  std::array<uint64_t, kDropReasons> drops_{};
+  std::vector<VifStats> vifs_;  // by VifId slot
+  uint64_t uplink_forwarded_ = 0;
+};
+
+}  // namespace xfw::daemon

@@ -1,0 +1,137 @@
+#include "daemon/uplink.h"
+
+#include <arpa/inet.h>
+#include <linux/ethtool.h>
+#include <linux/if_packet.h>
+#include <linux/sockios.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace xfw::daemon {
+namespace {
+
+std::string sys_error(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+}  // namespace
+
+std::unique_ptr<Uplink> Uplink::open(const std::string& ifname, std::string* err) {
+  std::unique_ptr<Uplink> u(new Uplink);
+  u->name_ = ifname;
+  u->fd_ = ::socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+  if (u->fd_ < 0) return *err = sys_error("uplink: AF_PACKET socket (needs CAP_NET_RAW)"), nullptr;
+  ifreq ifr{};
+  if (ifname.size() >= sizeof ifr.ifr_name) return *err = "uplink: interface name too long", nullptr;
+  std::memcpy(ifr.ifr_name, ifname.c_str(), ifname.size());
+  if (::ioctl(u->fd_, SIOCGIFINDEX, &ifr) < 0) return *err = sys_error("uplink: interface " + ifname), nullptr;
+  u->ifindex_ = ifr.ifr_ifindex;
+  if (::ioctl(u->fd_, SIOCGIFHWADDR, &ifr) < 0) return *err = sys_error("uplink: MAC of " + ifname), nullptr;
+  std::memcpy(u->mac_.b.data(), ifr.ifr_hwaddr.sa_data, 6);
+
+  // One frame per read: no GRO on this interface (best effort; not every driver has it).
+  ethtool_value gro{ETHTOOL_SGRO, 0};
+  ifr.ifr_data = reinterpret_cast<char*>(&gro);
+  (void)::ioctl(u->fd_, SIOCETHTOOL, &ifr);
+
+  sockaddr_ll sll{};
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = htons(ETH_P_ALL);
+  sll.sll_ifindex = u->ifindex_;
+  if (::bind(u->fd_, reinterpret_cast<sockaddr*>(&sll), sizeof sll) < 0)
+    return *err = sys_error("uplink: bind to " + ifname), nullptr;
+  const int one = 1;
+  if (::setsockopt(u->fd_, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one) < 0)
+    return *err = sys_error("uplink: PACKET_AUXDATA"), nullptr;
+  (void)::setsockopt(u->fd_, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+  u->rx_.resize(kBatch * kMaxFrame);
+  u->tx_.resize(kBatch * kMaxFrame);
+  u->tx_len_.resize(kBatch);
+  return u;
+}
+
+Uplink::~Uplink() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::size_t Uplink::receive(const std::function<void(std::span<const std::byte>, bool)>& f,
+                            std::size_t max_batches) {
+  mmsghdr msgs[kBatch];
+  iovec iov[kBatch];
+  alignas(cmsghdr) char ctrl[kBatch][CMSG_SPACE(sizeof(tpacket_auxdata))];
+  std::size_t total = 0;
+  for (std::size_t b = 0; b < max_batches; ++b) {
+    for (std::size_t i = 0; i < kBatch; ++i) {
+      iov[i] = {rx_.data() + i * kMaxFrame, kMaxFrame};
+      msgs[i] = {};
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_control = ctrl[i];
+      msgs[i].msg_hdr.msg_controllen = sizeof ctrl[i];
+    }
+    const int n = ::recvmmsg(fd_, msgs, kBatch, MSG_DONTWAIT | MSG_TRUNC, nullptr);
+    if (n <= 0) break;
+    for (int i = 0; i < n; ++i) {
+      const std::size_t len = msgs[i].msg_len;
+      if (len > kMaxFrame || (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)) {
+        ++c_.rx_truncated;
+        continue;
+      }
+      bool csum_blank = false;
+      for (cmsghdr* cm = CMSG_FIRSTHDR(&msgs[i].msg_hdr); cm; cm = CMSG_NXTHDR(&msgs[i].msg_hdr, cm)) {
+        if (cm->cmsg_level == SOL_PACKET && cm->cmsg_type == PACKET_AUXDATA) {
+          tpacket_auxdata aux;
+          std::memcpy(&aux, CMSG_DATA(cm), sizeof aux);
+          csum_blank = (aux.tp_status & TP_STATUS_CSUMNOTREADY) != 0;
+        }
+      }
+      ++c_.rx_frames;
+      c_.rx_bytes += len;
+      f(std::span(rx_.data() + i * kMaxFrame, len), csum_blank);
+    }
+    total += std::size_t(n);
+    if (std::size_t(n) < kBatch) break;
+  }
+  return total;
+}
+
+void Uplink::send(std::span<const std::byte> frame) {
+  if (frame.size() > kMaxFrame) {
+    ++c_.tx_errors;
+    return;
+  }
+  if (tx_count_ == kBatch) flush();
+  std::memcpy(tx_.data() + tx_count_ * kMaxFrame, frame.data(), frame.size());
+  tx_len_[tx_count_++] = uint32_t(frame.size());
+}
+
+void Uplink::flush() {
+  if (tx_count_ == 0) return;
+  mmsghdr msgs[kBatch];
+  iovec iov[kBatch];
+  for (std::size_t i = 0; i < tx_count_; ++i) {
+    iov[i] = {tx_.data() + i * kMaxFrame, tx_len_[i]};
+    msgs[i] = {};
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  std::size_t sent = 0;
+  while (sent < tx_count_) {
+    const int n = ::sendmmsg(fd_, msgs + sent, unsigned(tx_count_ - sent), MSG_DONTWAIT);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      c_.tx_errors += tx_count_ - sent;  // a full socket buffer drops, as a NIC queue would
+      break;
+    }
+    for (int i = 0; i < n; ++i) c_.tx_bytes += tx_len_[sent + std::size_t(i)];
+    c_.tx_frames += std::size_t(n);
+    sent += std::size_t(n);
+  }
+  tx_count_ = 0;
+}
+
+}  // namespace xfw::daemon
