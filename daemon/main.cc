@@ -13,6 +13,7 @@
 #include <boost/asio.hpp>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -169,8 +170,10 @@ int main(int argc, char** argv) {
       if (!taps->add(t, &err)) return fail(err);
   }
 
+  boost::asio::signal_set hup(io, SIGHUP);
   auto stop = [&] {
     loop.stop();
+    hup.cancel();
     if (guests) guests->stop();
     if (taps) taps->stop();
     io.stop();
@@ -180,6 +183,25 @@ int main(int argc, char** argv) {
     if (!ec) spdlog::info("signal {}: stopping", sig);
     stop();
   });
+  // SIGHUP: reload the [rules] of the config file, all VMs at once; a bad file changes nothing.
+  std::function<void()> wait_hup = [&] {
+    hup.async_wait([&](boost::system::error_code ec, int) {
+      if (ec) return;
+      const auto again = daemon::load_config(config_path, false);
+      if (const auto* e = std::get_if<daemon::ConfigError>(&again)) {
+        spdlog::error("reload of {} refused, rules unchanged: {}", config_path, e->message);
+      } else {
+        const auto& rules = std::get<daemon::Config>(again).rules;
+        std::size_t cut = 0;
+        for (const auto& vm : dp.pipeline().vms_with_rules())
+          if (!rules.count(vm)) cut += dp.pipeline().remove_rules(vm);
+        for (const auto& [vm, list] : rules) cut += dp.pipeline().set_rules(vm, list);
+        spdlog::warn("rules reloaded from {}: {} VMs, {} connections cut", config_path, rules.size(), cut);
+      }
+      wait_hup();
+    });
+  };
+  wait_hup();
   boost::asio::steady_timer duration(io);
   if (sim_duration > 0) {
     duration.expires_after(std::chrono::milliseconds(int64_t(sim_duration * 1000)));

@@ -51,8 +51,11 @@ Pipeline::Pipeline(PipelineConfig cfg, Egress& out, uint64_t seed)
 
 void Pipeline::vif_up(const netback::VifInfo& vif) {
   if (clients_.size() <= vif.id.slot) clients_.resize(vif.id.slot + 1);
-  Client c{vif.id, vif.name, vif.mac, ClientVif{vif.ips.v4, vif.ips.v6}};
-  if (c.vm.empty() && !vif.ips.v4.empty()) c.vm = vif.ips.v4.front().str();
+  Client c{vif.id, {}, vif.mac, ClientVif{vif.ips.v4, vif.ips.v6}};
+  if (!vif.name.empty()) c.keys.push_back(vif.name);
+  for (const auto& a : vif.ips.v4) c.keys.push_back(a.str());
+  for (const auto& a : vif.ips.v6) c.keys.push_back(a.str());
+  if (c.keys.empty()) c.keys.push_back("domain-" + std::to_string(vif.domid.value()));
   if (clients_[vif.id.slot]) index_addrs(*clients_[vif.id.slot], false);
   ct_.flush_vif(vif.id.slot);
   clients_[vif.id.slot] = std::move(c);
@@ -68,7 +71,14 @@ void Pipeline::vif_down(netback::VifId vif) {
 
 std::string Pipeline::vm_of(netback::VifId vif) const {
   if (vif.slot >= clients_.size() || !clients_[vif.slot] || !(clients_[vif.slot]->id == vif)) return {};
-  return clients_[vif.slot]->vm;
+  return vm_of(*clients_[vif.slot]);
+}
+
+// Rules are found under the VM's name or, as QubesDB keys them, under one of its addresses.
+const std::string& Pipeline::vm_of(const Client& c) const {
+  for (const auto& k : c.keys)
+    if (vms_.count(k)) return k;
+  return c.keys.front();
 }
 
 const Pipeline::Client* Pipeline::client_by_addr(const nat::Addr& a) const {
@@ -136,7 +146,7 @@ std::optional<DropReason> Pipeline::forward_new(const Client& c, packet::Parsed&
   const nat::Key k = nat::key_of(p);
   if (client_by_addr(k.dst) && !cfg_.inter_vm) return refuse(c, p, DropReason::inter_vm);
 
-  const Decision d = ruleset(c.vm).classify(query_of(k, p.icmp_type));
+  const Decision d = ruleset(vm_of(c)).classify(query_of(k, p.icmp_type));
   if (d.action == Action::drop) return refuse(c, p, drop_reason(d));
 
   nat::Addr nat_dst = k.dst;
@@ -305,11 +315,22 @@ std::size_t Pipeline::set_rules(const std::string& vm, std::vector<Rule> rules) 
   return cut_forbidden(vm);
 }
 
+std::size_t Pipeline::remove_rules(const std::string& vm) {
+  if (vms_.erase(vm) == 0) return 0;
+  return cut_forbidden(vm);
+}
+
+std::vector<std::string> Pipeline::vms_with_rules() const {
+  std::vector<std::string> out;
+  for (const auto& [vm, v] : vms_) out.push_back(vm);
+  return out;
+}
+
 std::size_t Pipeline::cut_forbidden(const std::string& vm) {
   const RuleSet& rs = ruleset(vm);
   std::vector<uint32_t> cut;
   ct_.for_each([&](uint32_t id, const nat::Flow& fl) {
-    if (fl.vif_slot >= clients_.size() || !clients_[fl.vif_slot] || clients_[fl.vif_slot]->vm != vm) return;
+    if (fl.vif_slot >= clients_.size() || !clients_[fl.vif_slot] || vm_of(*clients_[fl.vif_slot]) != vm) return;
     if (rs.classify(query_of(fl.orig, fl.orig.proto == icmp || fl.orig.proto == icmpv6 ? 8 : 0)).action == Action::drop)
       cut.push_back(id);
   });

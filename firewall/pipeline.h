@@ -9,8 +9,8 @@
 //
 // The pipeline is pure policy: frames go out through the Egress interface, time comes in as
 // `now` (milliseconds), and nothing here does I/O or logs. A drop returns its reason; the
-// caller counts it. Rules are keyed by VM name (rules exist before the VM runs); a vif whose
-// VM name is unknown is keyed by its first IPv4 address.
+// caller counts it. Rules are keyed by VM name (rules exist before the VM runs) or, as QubesDB
+// does, by the VM's address: a driver domain may not be allowed to read the VM's name.
 //   Pipeline pl(cfg, egress, seed);
 //   pl.vif_up(info);
 //   if (auto why = pl.from_client(vif, frame, flags, now)) count(*why);
@@ -79,7 +79,10 @@ class Pipeline {
   // Replaces a VM's rules at once. Flows of the VM that the new rules forbid are cut; the
   // others continue. Returns how many were cut.
   std::size_t set_rules(const std::string& vm, std::vector<Rule> rules);
+  // Forgets a VM's rules (it falls back to the default rules); cuts what those forbid.
+  std::size_t remove_rules(const std::string& vm);
   [[nodiscard]] const std::vector<Rule>* rules(const std::string& vm) const;
+  [[nodiscard]] std::vector<std::string> vms_with_rules() const;
   // The addresses a dsthost resolved to (an empty Resolved: the name does not resolve).
   void set_resolved(const std::string& host, Resolved addrs);
   [[nodiscard]] std::vector<std::string> hosts() const;  // every dsthost in use
@@ -93,7 +96,7 @@ class Pipeline {
  private:
   struct Client {
     netback::VifId id;
-    std::string vm;
+    std::vector<std::string> keys;  // its name (if known), then its addresses
     packet::MacAddr mac;
     ClientVif addrs;
   };
@@ -110,6 +113,7 @@ class Pipeline {
   std::optional<DropReason> send_client(uint32_t flow_id, packet::Parsed& p);
   std::optional<DropReason> uplink_arp(const packet::Parsed& p);
   [[nodiscard]] const Client* client_by_addr(const nat::Addr& a) const;
+  [[nodiscard]] const std::string& vm_of(const Client& c) const;
   [[nodiscard]] const RuleSet& ruleset(const std::string& vm) const;
   void recompile(Vm& v);
   std::size_t cut_forbidden(const std::string& vm);

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# End-to-end tests on the testbed (tests/testbed/lib.sh): real Linux network stacks as AppVMs
+# and as the netvm, xfwd in between with simulated Xen. Needs root (namespaces, TAP).
+#   tests/testbed/e2e.sh build/release/daemon/xfwd
+# Exit 0 when every check passed, 1 otherwise, 77 (skipped) without root.
+set -u
+[ "$(id -u)" = 0 ] || { echo "testbed: needs root (network namespaces): skipped"; exit 77; }
+XFWD=$(realpath "$1")
+cd "$(dirname "$0")/../.."
+source tests/testbed/lib.sh
+trap tb_down EXIT
+failed=0
+check() { # name, command...
+  local name=$1; shift
+  if "$@" >"$TB_DIR/check.out" 2>&1; then echo "ok    $name"; else
+    echo "FAIL  $name"; sed 's/^/      /' "$TB_DIR/check.out"; failed=1; fi
+}
+expect_fail() { ! "$@"; }
+
+tb_up "$XFWD" || exit 1
+echo "ok    both AppVMs attached and reach their gateway"
+
+check "ping through NAT" tb_ns work ping -c2 -W2 192.168.100.1
+check "HTTP through NAT" bash -c "tb_ns() { ip netns exec $TB-\$1 \"\${@:2}\"; }; \
+  [ \"\$(tb_ns work curl -s --max-time 5 http://192.168.100.1/)\" = 'hello from the netvm' ]"
+check "2 MB download intact" bash -c "ip netns exec $TB-work curl -s --max-time 30 http://192.168.100.1/big.bin | cmp - $TB_DIR/www/big.bin"
+check "DNS redirect over UDP (10.139.1.1)" bash -c "[ \"\$(ip netns exec $TB-work dig +short +time=2 +tries=2 @10.139.1.1 example.test)\" = 192.168.100.1 ]"
+check "DNS redirect over TCP (10.139.1.2)" bash -c "[ \"\$(ip netns exec $TB-work dig +tcp +short +time=2 +tries=2 @10.139.1.2 example.test)\" = 192.168.100.1 ]"
+check "untrusted: allowed port 443 works" tb_ns untrusted curl -sf --max-time 5 -o /dev/null http://192.168.100.1:443/
+# A blocked port is rejected (TCP RST): curl fails at once with "connection refused" (exit 7).
+check "untrusted: blocked port 80 is refused at once" bash -c "
+  start=\$(date +%s%N); ip netns exec $TB-untrusted curl -s --max-time 5 http://192.168.100.1/; rc=\$?
+  [ \$rc = 7 ] && [ \$(( (\$(date +%s%N) - start) / 1000000 )) -lt 2000 ]"
+check "untrusted: blocked ping gets 'Packet filtered'" bash -c "ip netns exec $TB-untrusted ping -c1 -W2 192.168.100.1 | grep -q 'Packet filtered'"
+check "inter-VM: work cannot reach untrusted" bash -c "ip netns exec $TB-work ping -c1 -W2 10.137.0.6 | grep -q 'Packet filtered'"
+# Spoofing: the AppVM adds a second address and uses it (after real traffic, so its ARP
+# entry for the gateway exists).
+tb_ns untrusted ip addr add 10.137.0.99/32 dev xt-untrusted
+check "spoofed source is dropped" expect_fail tb_ns untrusted curl -s --max-time 2 --interface 10.137.0.99 http://192.168.100.1:443/
+
+# Rules replaced mid-connection: a TCP connection of work's is open; the new rules allow only
+# ICMP; the connection is cut (its next segment is answered with a reset) while ping goes on.
+tb_ns netvm nc -lk 192.168.100.1 9000 >/dev/null &
+disown
+sleep 0.3
+ip netns exec "$TB-work" bash -c "
+  trap '' PIPE
+  exec 3<>/dev/tcp/192.168.100.1/9000 || exit 10
+  echo one >&3 || exit 11
+  touch $TB_DIR/connected
+  for _ in \$(seq 100); do [ -f $TB_DIR/reloaded ] && break; sleep 0.05; done
+  echo two >&3 2>/dev/null; sleep 0.3
+  if echo three >&3 2>/dev/null && sleep 0.3 && echo four >&3 2>/dev/null; then exit 12; fi
+  exit 0" > "$TB_DIR/cut.out" 2>&1 &
+cut_pid=$!
+for _ in $(seq 100); do [ -f "$TB_DIR/connected" ] && break; sleep 0.05; done
+sed -i 's/^"10.137.0.5" = .*/"10.137.0.5" = ["action=accept proto=icmp"]/' "$TB_DIR/xfwd.toml"
+kill -HUP "$TB_XFWD_PID"; sleep 0.3; touch "$TB_DIR/reloaded"
+check "rule change cuts the now-forbidden connection" wait "$cut_pid"
+check "rule change keeps what is still allowed (ping)" tb_ns work ping -c1 -W2 192.168.100.1
+check "rule change applies to new connections" expect_fail tb_ns work curl -s --max-time 3 http://192.168.100.1/
+check "a bad rules file is refused, the rules stay" bash -c "
+  echo '\"10.137.0.5\" = [\"action=maybe\"]' >> $TB_DIR/xfwd.toml; kill -HUP $TB_XFWD_PID; sleep 0.3
+  ip netns exec $TB-work ping -c1 -W2 192.168.100.1"
+
+tb_stop_xfwd
+echo "-- xfwd summary"; cat "$TB_DIR/xfwd.out"
+check "drops counted: spoofed_source" grep -Eq 'dropped spoofed_source +[1-9]' "$TB_DIR/xfwd.out"
+check "drops counted: inter_vm" grep -Eq 'dropped inter_vm +[1-9]' "$TB_DIR/xfwd.out"
+check "drops counted: rule_policy" grep -Eq 'dropped rule_policy +[1-9]' "$TB_DIR/xfwd.out"
+check "reload logged" grep -q 'rules reloaded' "$TB_DIR/xfwd.out"
+check "no sanitizer report" expect_fail grep -q 'Sanitizer' "$TB_DIR/xfwd.out"
+check "bad reload logged" grep -q 'reload of .* refused, rules unchanged' "$TB_DIR/xfwd.out"
+[ $failed = 0 ] && echo "== testbed: all checks passed" || echo "== testbed: FAILED"
+exit $failed

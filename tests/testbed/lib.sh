@@ -1,0 +1,82 @@
+# tests/testbed/lib.sh — the testbed without Xen: xfwd with simulated guests on TAP devices.
+#
+#   source tests/testbed/lib.sh; tb_up /path/to/xfwd; ...; tb_down
+# Namespaces (all made here, all removed by tb_down; traffic never leaves them):
+#   $TB-fw        xfwd (--xen=sim), its uplink "up0" (no IPv4 address: xfwd owns it)
+#   $TB-netvm     "eth0" 192.168.100.1/24: busybox httpd on :80 and :443, dnsmasq on :53
+#   $TB-work      xt-work 10.137.0.5    rules: accept everything
+#   $TB-untrusted xt-untrusted 10.137.0.6  rules: tcp 443 and DNS only
+# The AppVM namespaces route everything to the gateway 10.137.0.1 and use 10.139.1.1/.2 for
+# DNS, as a Qubes AppVM does.
+set -u
+TB=${TB:-xfwtb$$}
+TB_DIR=$(mktemp -d /tmp/xfw-testbed.XXXXXX)
+TB_XFWD_PID=
+
+tb_ns() { ip netns exec "$TB-$1" "${@:2}"; }
+
+tb_up() {
+  local xfwd=$1; shift
+  for n in fw netvm work untrusted; do ip netns add "$TB-$n"; tb_ns "$n" ip link set lo up; done
+  # The uplink: a veth from the firewall to the netvm. The netvm side does no segmentation or
+  # checksum offload, as a real wire delivers whole, checksummed frames.
+  tb_ns fw ip link add up0 type veth peer name eth0 netns "$TB-netvm"
+  tb_ns fw sysctl -qw net.ipv6.conf.up0.disable_ipv6=1
+  tb_ns fw ip link set up0 up
+  tb_ns netvm ip addr add 192.168.100.1/24 dev eth0
+  tb_ns netvm ip link set eth0 up
+  tb_ns netvm ethtool -K eth0 tso off gso off gro off tx off >/dev/null 2>&1 || true
+  mkdir -p "$TB_DIR/www"
+  echo "hello from the netvm" > "$TB_DIR/www/index.html"
+  head -c 2000000 /dev/urandom > "$TB_DIR/www/big.bin"
+  tb_ns netvm busybox httpd -p 192.168.100.1:80 -h "$TB_DIR/www"
+  tb_ns netvm busybox httpd -p 192.168.100.1:443 -h "$TB_DIR/www"
+  tb_ns netvm dnsmasq --no-resolv --no-hosts --bind-interfaces --listen-address=192.168.100.1 \
+    --address=/example.test/192.168.100.1 --pid-file="$TB_DIR/dnsmasq.pid" --user=root 2>/dev/null
+  cat > "$TB_DIR/xfwd.toml" <<TOML
+[uplink]
+interface = "up0"
+address = "192.168.100.2"
+gateway = "192.168.100.1"
+[firewall]
+gateway = "10.137.0.1"
+resolvers = ["192.168.100.1"]
+[rules]
+"10.137.0.5" = ["action=accept"]   # the driver domain cannot read VM names: by address
+"10.137.0.6" = ["action=accept proto=tcp dstports=443-443", "action=accept specialtarget=dns"]
+TOML
+  ip netns exec "$TB-fw" "$xfwd" --xen=sim --config "$TB_DIR/xfwd.toml" --log-level warn \
+    --sim-tap work=10.137.0.5 --sim-tap untrusted=10.137.0.6 "$@" > "$TB_DIR/xfwd.out" 2>&1 &
+  TB_XFWD_PID=$!
+  local vm ip
+  for vm in work untrusted; do
+    ip=10.137.0.5; [ "$vm" = untrusted ] && ip=10.137.0.6
+    for _ in $(seq 100); do tb_ns fw ip link show "xt-$vm" >/dev/null 2>&1 && break; sleep 0.05; done
+    tb_ns fw ip link set "xt-$vm" netns "$TB-$vm"
+    tb_ns "$vm" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+    tb_ns "$vm" ip link set "xt-$vm" address 00:16:3e:5e:6c:00 up
+    tb_ns "$vm" ip addr add "$ip/32" dev "xt-$vm"
+    tb_ns "$vm" ip route add 10.137.0.1 dev "xt-$vm"
+    tb_ns "$vm" ip route add default via 10.137.0.1 dev "xt-$vm" onlink
+  done
+  # Ready when the gateway answers (the vif is attached and the pipeline runs).
+  for _ in $(seq 100); do tb_ns work ping -c1 -W1 10.137.0.1 >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "testbed: work cannot reach its gateway"; cat "$TB_DIR/xfwd.out"; return 1
+}
+
+# Stops xfwd (it prints its per-vif and per-drop-reason summary) and keeps the output.
+tb_stop_xfwd() {
+  [ -n "$TB_XFWD_PID" ] || return 0
+  kill -TERM "$TB_XFWD_PID" 2>/dev/null; wait "$TB_XFWD_PID" 2>/dev/null || true
+  TB_XFWD_PID=
+}
+
+tb_down() {
+  tb_stop_xfwd
+  [ -f "$TB_DIR/dnsmasq.pid" ] && kill "$(cat "$TB_DIR/dnsmasq.pid")" 2>/dev/null
+  for n in fw netvm work untrusted; do
+    ip netns pids "$TB-$n" 2>/dev/null | xargs -r kill 2>/dev/null
+    ip netns del "$TB-$n" 2>/dev/null
+  done
+  rm -rf "$TB_DIR"
+}
