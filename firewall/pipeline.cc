@@ -126,7 +126,7 @@ std::optional<DropReason> Pipeline::from_client(netback::VifId vif, std::span<co
       out_.to_vif(c.id, std::span(reply_.data(), packet::icmp4_error(reply_, f, p, cfg_.gateway, 11, 0)));
     return DropReason::ttl_exceeded;
   }
-  if (p.later_fragment) return DropReason::fragment_no_flow;
+  if (p.later_fragment) return client_fragment(c, p, now);
   if (p.proto != tcp && p.proto != udp && p.proto != icmp && p.proto != icmpv6)
     return DropReason::unsupported_protocol;
   if (nat::is_icmp_error(p)) return client_icmp_error(c, p, now);
@@ -134,9 +134,24 @@ std::optional<DropReason> Pipeline::from_client(netback::VifId vif, std::span<co
   const uint32_t id = ct_.find_orig(nat::key_of(p), now);
   if (id == nat::ConnTrack::kNone) return forward_new(c, p, now);
   ct_.seen(id, true, p.tcp_flags, now);
+  if (p.fragment) frags_out_.remember(p, id, now);
   const nat::Flow& fl = ct_.flow(id);
   if (!(fl.nat_dst == fl.orig.dst)) nat::set_dst(f, p, fl.nat_dst, fl.orig.dport);
   nat::set_src(f, p, ct_.uplink(fl.orig.v6), fl.nat_port);
+  return send_uplink(p);
+}
+
+// A later fragment: the address rewrite of the flow its first fragment belonged to.
+std::optional<DropReason> Pipeline::client_fragment(const Client& c, packet::Parsed& p, int64_t now) {
+  if (p.l3 != packet::L3::ipv4) return DropReason::fragment_no_flow;
+  const uint32_t id = frags_out_.find(p, now);
+  if (id == nat::ConnTrack::kNone || !ct_.flow(id).live || ct_.flow(id).vif_slot != c.id.slot ||
+      !(ct_.flow(id).orig.src == nat::src_of(p)))
+    return DropReason::fragment_no_flow;
+  const nat::Flow& fl = ct_.flow(id);
+  const std::span<std::byte> f(buf_.data(), p.l3_end);
+  if (!(fl.nat_dst == fl.orig.dst)) nat::set_dst(f, p, fl.nat_dst, 0);
+  nat::set_src(f, p, ct_.uplink(false), 0);
   return send_uplink(p);
 }
 
@@ -168,6 +183,7 @@ std::optional<DropReason> Pipeline::forward_new(const Client& c, packet::Parsed&
   }
   const uint32_t id = std::get<uint32_t>(made);
   ct_.seen(id, true, p.tcp_flags, now);
+  if (p.fragment) frags_out_.remember(p, id, now);
   const std::span<std::byte> f(buf_.data(), p.l3_end);
   if (!(nat_dst == k.dst)) nat::set_dst(f, p, nat_dst, p.dport);
   nat::set_src(f, p, ct_.uplink(k.v6), ct_.flow(id).nat_port);
@@ -228,16 +244,28 @@ std::optional<DropReason> Pipeline::from_uplink(std::span<const std::byte> frame
   if (p.dst4 != *cfg_.uplink_addr) return DropReason::uplink_not_for_us;
   if (client_by_addr(nat::src_of(p))) return DropReason::uplink_from_client_address;
   if (csum_blank) nat::complete_checksum(std::span(buf_.data(), p.l3_end), p);
-  if (p.later_fragment) return DropReason::fragment_no_flow;
+  if (p.later_fragment) return uplink_fragment(p, now);
   if (nat::is_icmp_error(p)) return uplink_icmp_error(p, now);
 
   const uint32_t id = ct_.find_reply(nat::key_of(p), now);
   if (id == nat::ConnTrack::kNone) return DropReason::uplink_no_flow;
   ct_.seen(id, false, p.tcp_flags, now);
+  if (p.fragment) frags_in_.remember(p, id, now);
   const nat::Flow& fl = ct_.flow(id);
   const std::span<std::byte> f(buf_.data(), p.l3_end);
   nat::set_dst(f, p, fl.orig.src, fl.orig.sport);
   if (!(fl.nat_dst == fl.orig.dst)) nat::set_src(f, p, fl.orig.dst, fl.orig.dport);  // DNS
+  return send_client(id, p);
+}
+
+std::optional<DropReason> Pipeline::uplink_fragment(packet::Parsed& p, int64_t now) {
+  const uint32_t id = frags_in_.find(p, now);
+  if (id == nat::ConnTrack::kNone || !ct_.flow(id).live || !(ct_.flow(id).nat_dst == nat::src_of(p)))
+    return DropReason::fragment_no_flow;
+  const nat::Flow& fl = ct_.flow(id);
+  const std::span<std::byte> f(buf_.data(), p.l3_end);
+  nat::set_dst(f, p, fl.orig.src, 0);
+  if (!(fl.nat_dst == fl.orig.dst)) nat::set_src(f, p, fl.orig.dst, 0);
   return send_client(id, p);
 }
 

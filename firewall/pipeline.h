@@ -27,6 +27,7 @@
 #include "firewall/ruleset.h"
 #include "firewall/verdict.h"
 #include "nat/conntrack.h"
+#include "nat/fragments.h"
 #include "netback/frames.h"
 #include "packet/build.h"
 
@@ -109,6 +110,8 @@ class Pipeline {
   std::optional<DropReason> refuse(const Client& c, const packet::Parsed& p, DropReason why);
   std::optional<DropReason> client_icmp_error(const Client& c, packet::Parsed& p, int64_t now);
   std::optional<DropReason> uplink_icmp_error(packet::Parsed& p, int64_t now);
+  std::optional<DropReason> client_fragment(const Client& c, packet::Parsed& p, int64_t now);
+  std::optional<DropReason> uplink_fragment(packet::Parsed& p, int64_t now);
   std::optional<DropReason> send_uplink(packet::Parsed& p);
   std::optional<DropReason> send_client(uint32_t flow_id, packet::Parsed& p);
   std::optional<DropReason> uplink_arp(const packet::Parsed& p);
@@ -123,6 +126,7 @@ class Pipeline {
   PipelineConfig cfg_;
   Egress& out_;
   nat::ConnTrack ct_;
+  nat::Fragments frags_out_, frags_in_;  // later IPv4 fragments' flows, each direction
   std::vector<std::optional<Client>> clients_;  // by VifId::slot
   std::map<std::array<uint8_t, 16>, uint32_t> by_addr_;  // client address -> slot
   std::map<std::string, Vm> vms_;

@@ -340,5 +340,43 @@ TEST_F(PipelineTest, CsumBlankIsCompleted) {
   EXPECT_FRAME(out.uplink[0], udp(kOutWork, 40000, 9999));
 }
 
+// A UDP datagram in two fragments each way: the first carries the ports, the second only
+// follows it (RFC 791); both get the flow's addresses.
+TEST_F(PipelineTest, FragmentsFollowTheirFirstFragment) {
+  // The datagram: UDP header + 24 bytes; fragment 1 = UDP header + 16 bytes, fragment 2 = 8 bytes.
+  Bytes whole = udp(kFromWork, 40000, 9999, Bytes(24, std::byte{7}));
+  const Bytes l4(whole.begin() + 34, whole.end());
+  auto frag = [](Ip4 h, uint16_t off_flags, Bytes body, uint8_t proto = 17) {
+    h.frag = off_flags;
+    return ip4_frame(h, proto, std::move(body), SIZE_MAX);
+  };
+  const Bytes first(l4.begin(), l4.begin() + 24), second(l4.begin() + 24, l4.end());
+  EXPECT_EQ(client(kWork, frag(kFromWork, 0x2000, first)), std::nullopt);   // MF, offset 0
+  EXPECT_EQ(client(kWork, frag(kFromWork, 0x0003, second)), std::nullopt);  // offset 24
+  ASSERT_EQ(out.uplink.size(), 2u);
+  // Out: the same bytes as the whole datagram masqueraded, cut the same way.
+  const Bytes nat_whole = udp(kOutWork, 40000, 9999, Bytes(24, std::byte{7}));
+  const Bytes nat_l4(nat_whole.begin() + 34, nat_whole.end());
+  EXPECT_FRAME(out.uplink[0], frag(kOutWork, 0x2000, Bytes(nat_l4.begin(), nat_l4.begin() + 24)));
+  EXPECT_FRAME(out.uplink[1], frag(kOutWork, 0x0003, Bytes(nat_l4.begin() + 24, nat_l4.end())));
+  // A later fragment of another datagram (unknown id) is dropped.
+  Ip4 other = kFromWork;
+  other.id = 0x9999;
+  EXPECT_EQ(client(kWork, frag(other, 0x0003, second)), DropReason::fragment_no_flow);
+  // Back: the reply in two fragments.
+  const Bytes reply = udp(kBackWork, 9999, 40000, Bytes(24, std::byte{9}));
+  const Bytes rl4(reply.begin() + 34, reply.end());
+  EXPECT_EQ(uplink(frag(kBackWork, 0x2000, Bytes(rl4.begin(), rl4.begin() + 24))), std::nullopt);
+  EXPECT_EQ(uplink(frag(kBackWork, 0x0003, Bytes(rl4.begin() + 24, rl4.end()))), std::nullopt);
+  ASSERT_EQ(out.vifs.size(), 2u);
+  const Bytes in_whole = udp(kInWork, 9999, 40000, Bytes(24, std::byte{9}));
+  const Bytes in_l4(in_whole.begin() + 34, in_whole.end());
+  EXPECT_FRAME(out.vifs[1].second, frag(kInWork, 0x0003, Bytes(in_l4.begin() + 24, in_l4.end())));
+  // A later fragment that comes first is dropped, bounded memory: nothing is buffered.
+  Ip4 early = kBackWork;
+  early.id = 0x4242;
+  EXPECT_EQ(uplink(frag(early, 0x0003, Bytes(8))), DropReason::fragment_no_flow);
+}
+
 }  // namespace
 }  // namespace xfw::firewall
