@@ -41,10 +41,11 @@ ConnTrack::ConnTrack(Limits limits, Timeouts timeouts, uint64_t seed)
     : limits_(limits), timeouts_(timeouts), seed_(seed) {
   if (limits_.max_flows == 0) limits_.max_flows = 1;
   if (limits_.port_lo == 0 || limits_.port_lo > limits_.port_hi) limits_.port_lo = limits_.port_hi;
-  slab_ = std::make_unique_for_overwrite<Flow[]>(limits_.max_flows);
+  slab_ = HugeArray<Flow>(limits_.max_flows);
   const std::size_t buckets = std::bit_ceil(std::size_t(limits_.max_flows));
-  orig_heads_.assign(buckets, kNone);
-  reply_heads_.assign(buckets, kNone);
+  orig_heads_ = HugeArray<uint32_t>(buckets);
+  reply_heads_ = HugeArray<uint32_t>(buckets);
+  for (std::size_t i = 0; i < buckets; ++i) orig_heads_[i] = reply_heads_[i] = kNone;
   for (uint32_t i = 0; i < limits_.max_flows; ++i) {  // the free list, in slab order
     slab_[i].live = false;
     slab_[i].next_orig = i + 1 < limits_.max_flows ? i + 1 : kNone;

@@ -23,6 +23,8 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+
+#include "nat/huge_array.h"
 #include <optional>
 #include <variant>
 #include <vector>
@@ -121,8 +123,8 @@ class ConnTrack {
   Limits limits_;
   Timeouts timeouts_;
   uint64_t seed_;
-  std::unique_ptr<Flow[]> slab_;
-  std::vector<uint32_t> orig_heads_, reply_heads_;
+  HugeArray<Flow> slab_;
+  HugeArray<uint32_t> orig_heads_, reply_heads_;
   std::vector<uint32_t> per_vif_;   // flows per vif slot
   std::vector<uint32_t> vif_head_;  // first flow of each vif slot's list
   uint32_t free_ = kNone;
