@@ -45,10 +45,15 @@ ip netns exec "${K}fw" ip addr add 192.168.100.2/24 dev up0
 ip netns exec "${K}fw" ip link set up0 up
 ip netns exec "${K}fw" nft -f - <<'NFT'
 table ip qubes {
-  chain postrouting { type nat hook postrouting priority srcnat; oifname "up0" masquerade }
-  chain forward { type filter hook forward priority filter; policy drop;
+  chain postrouting {
+    type nat hook postrouting priority srcnat;
+    oifname "up0" masquerade
+  }
+  chain forward {
+    type filter hook forward priority filter; policy drop;
     ct state established,related accept
-    iifname "vif0" ip saddr 10.137.0.5 accept }
+    iifname "vif0" ip saddr 10.137.0.5 accept
+  }
 }
 NFT
 ip netns exec "${K}work" ip addr add 10.137.0.5/32 dev eth0
