@@ -42,7 +42,7 @@ DropReason drop_reason(const Decision& d) {
 
 Pipeline::Pipeline(PipelineConfig cfg, Egress& out, uint64_t seed)
     : cfg_(std::move(cfg)), out_(out), ct_(cfg_.limits, cfg_.timeouts, seed),
-      buf_(65536 + 64), reply_(packet::kMaxReply) {
+      resolver_(seed ^ 0x5bd1e9955bd1e995ull), buf_(65536 + 64), reply_(packet::kMaxReply) {
   if (cfg_.uplink_addr) ct_.set_uplink(false, nat::addr_of(*cfg_.uplink_addr));
   default_rules_ = RuleSet::build(cfg_.default_rules, cfg_.dns_virtual, {});
 }
@@ -244,6 +244,8 @@ std::optional<DropReason> Pipeline::from_uplink(std::span<const std::byte> frame
   if (p.dst4 != *cfg_.uplink_addr) return DropReason::uplink_not_for_us;
   if (client_by_addr(nat::src_of(p))) return DropReason::uplink_from_client_address;
   if (csum_blank) nat::complete_checksum(std::span(buf_.data(), p.l3_end), p);
+  if (p.proto == udp && p.has_l4 && !p.fragment && p.sport == 53 && HostResolver::is_our_port(p.dport))
+    return dns_response(p, now);
   if (p.later_fragment) return uplink_fragment(p, now);
   if (nat::is_icmp_error(p)) return uplink_icmp_error(p, now);
 
@@ -318,6 +320,29 @@ void Pipeline::tick(int64_t now) {
                                                                  *cfg_.uplink_gateway)));
     next_arp_ = now + (gateway_mac_ ? 60'000 : 1'000);
   }
+  send_queries(now);
+}
+
+// xfwd's own DNS queries for dsthost names, from its uplink address.
+void Pipeline::send_queries(int64_t now) {
+  if (!cfg_.uplink_addr || !gateway_mac_) return;
+  std::byte msg[512];
+  for (const auto& q : resolver_.due(now, cfg_.resolvers)) {
+    const std::size_t n = dns::build_query(msg, q.id, q.name, q.qtype);
+    if (n == 0) continue;
+    out_.to_uplink(std::span(reply_.data(), packet::udp4(reply_, cfg_.uplink_mac, *gateway_mac_, *cfg_.uplink_addr,
+                                                         q.server, q.sport, 53, std::span(msg, n))));
+  }
+}
+
+std::optional<DropReason> Pipeline::dns_response(const packet::Parsed& p, int64_t now) {
+  const auto msg = std::span<const std::byte>(buf_.data() + p.l4_off + 8, p.l4_len() - 8u);
+  const auto r = dns::parse_response(msg);
+  if (!r) return DropReason::dns_response_bad;
+  auto changed = resolver_.on_response(*r, p.src4, p.dport, now);
+  if (!changed) return DropReason::dns_response_bad;
+  set_resolved(changed->first, std::move(changed->second));
+  return std::nullopt;
 }
 
 // ---- rules ------------------------------------------------------------------------------
@@ -340,11 +365,13 @@ std::size_t Pipeline::set_rules(const std::string& vm, std::vector<Rule> rules) 
   Vm& v = vms_[vm];
   v.rules = std::move(rules);
   recompile(v);
+  resolver_.set_hosts(hosts());
   return cut_forbidden(vm);
 }
 
 std::size_t Pipeline::remove_rules(const std::string& vm) {
   if (vms_.erase(vm) == 0) return 0;
+  resolver_.set_hosts(hosts());
   return cut_forbidden(vm);
 }
 

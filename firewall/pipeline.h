@@ -5,6 +5,7 @@
 //   ▶ new flow: inter-VM? ▶ rules (first match) ▶ DNS redirect ▶ conntrack insert ▶ NAT ▶ uplink
 //   ▶ drop: counted reason, answered with ICMP admin-prohibited / TCP RST when `reject` is on
 // From the uplink:  parse ▶ ARP for the uplink address ▶ not from a client address
+//   ▶ answers to xfwd's own DNS queries (dsthost names, firewall/host_resolver.h)
 //   ▶ ICMP error about a flow: translate ▶ conntrack reply hit ▶ un-NAT ▶ the client's vif
 //
 // The pipeline is pure policy: frames go out through the Egress interface, time comes in as
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "firewall/client.h"
+#include "firewall/host_resolver.h"
 #include "firewall/ruleset.h"
 #include "firewall/verdict.h"
 #include "nat/conntrack.h"
@@ -90,7 +92,7 @@ class Pipeline {
 
   [[nodiscard]] Explanation explain(const std::string& vm, const FlowQuery& q) const;
 
-  void tick(int64_t now);  // expiry, ARP for the uplink gateway
+  void tick(int64_t now);  // expiry, ARP for the uplink gateway, DNS for dsthost names
   [[nodiscard]] const nat::ConnTrack& conntrack() const { return ct_; }
   [[nodiscard]] std::string vm_of(netback::VifId vif) const;
 
@@ -115,6 +117,8 @@ class Pipeline {
   std::optional<DropReason> send_uplink(packet::Parsed& p);
   std::optional<DropReason> send_client(uint32_t flow_id, packet::Parsed& p);
   std::optional<DropReason> uplink_arp(const packet::Parsed& p);
+  std::optional<DropReason> dns_response(const packet::Parsed& p, int64_t now);
+  void send_queries(int64_t now);
   [[nodiscard]] const Client* client_by_addr(const nat::Addr& a) const;
   [[nodiscard]] const std::string& vm_of(const Client& c) const;
   [[nodiscard]] const RuleSet& ruleset(const std::string& vm) const;
@@ -132,6 +136,7 @@ class Pipeline {
   std::map<std::string, Vm> vms_;
   RuleSet default_rules_;
   std::map<std::string, Resolved> resolved_;
+  HostResolver resolver_;
   std::optional<packet::MacAddr> gateway_mac_;
   int64_t next_arp_ = 0;
   std::vector<std::byte> buf_;       // the frame being rewritten

@@ -34,6 +34,7 @@ namespace xfw::firewall {
   X(conntrack_table_full, "connection table full")                                      \
   X(conntrack_vif_limit, "this VM has reached its connection limit")                    \
   X(nat_no_port, "no free NAT port toward that destination")                            \
+  X(dns_response_bad, "DNS response to xfwd's own query that is malformed or unasked")  \
   X(dns_no_resolver, "DNS to the virtual DNS address, but no upstream resolver is set")  \
   X(ttl_exceeded, "TTL or hop limit ran out")                                           \
   X(fragment_no_flow, "IP fragment whose first fragment was not seen")                 \

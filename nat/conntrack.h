@@ -70,7 +70,8 @@ struct Timeouts {  // milliseconds; defaults are Linux nf_conntrack's
 struct Limits {
   uint32_t max_flows = 65536;
   uint32_t max_flows_per_vif = 8192;
-  uint16_t port_lo = 1024, port_hi = 65535;  // NAT source ports (and ICMP identifiers)
+  uint16_t port_lo = 1024, port_hi = 60999;  // NAT source ports (and ICMP identifiers);
+                                             // above: xfwd's own DNS queries
 };
 
 enum class Refused : uint8_t { table_full, vif_limit, no_nat_port };

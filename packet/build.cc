@@ -90,6 +90,25 @@ std::size_t arp_request(std::span<std::byte> out, MacAddr our_mac, Ipv4Addr our_
   return 14 + 28;
 }
 
+std::size_t udp4(std::span<std::byte> out, MacAddr src_mac, MacAddr dst_mac, Ipv4Addr src,
+                 Ipv4Addr dst, uint16_t sport, uint16_t dport, std::span<const std::byte> payload) {
+  std::byte* o = out.data();
+  std::memcpy(o, dst_mac.b.data(), 6);
+  std::memcpy(o + 6, src_mac.b.data(), 6);
+  wr16(o + 12, ethertype::ipv4);
+  const auto udp_len = uint16_t(8 + payload.size());
+  ipv4_header(o + 14, src, dst, ipproto::udp, uint16_t(20 + udp_len));
+  std::byte* u = o + 34;
+  wr16(u, sport);
+  wr16(u + 2, dport);
+  wr16(u + 4, udp_len);
+  wr16(u + 6, 0);
+  std::memcpy(u + 8, payload.data(), payload.size());
+  uint16_t c = checksum(std::span<const std::byte>(u, udp_len), pseudo_v4(src, dst, ipproto::udp, udp_len));
+  wr16(u + 6, c == 0 ? 0xFFFF : c);
+  return 34 + std::size_t(udp_len);
+}
+
 std::size_t tcp_rst(std::span<std::byte> out, std::span<const std::byte> seg, const Parsed& p) {
   const std::byte* t = seg.data() + p.l4_off;
   const uint32_t seq = rd32(t + 4), ack = rd32(t + 8);

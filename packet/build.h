@@ -26,6 +26,10 @@ std::size_t icmp_echo_reply(std::span<std::byte> out, std::span<const std::byte>
                             const Parsed& p);
 std::size_t icmp4_error(std::span<std::byte> out, std::span<const std::byte> offending,
                         const Parsed& p, Ipv4Addr from, uint8_t type, uint8_t code);
+// An Ethernet + IPv4 + UDP frame carrying `payload` (the UDP checksum is computed); `out` must
+// hold 42 + payload bytes.
+std::size_t udp4(std::span<std::byte> out, MacAddr src_mac, MacAddr dst_mac, Ipv4Addr src,
+                 Ipv4Addr dst, uint16_t sport, uint16_t dport, std::span<const std::byte> payload);
 std::size_t tcp_rst(std::span<std::byte> out, std::span<const std::byte> segment, const Parsed& p);
 
 }  // namespace xfw::packet

@@ -26,6 +26,8 @@ check "HTTP through NAT" bash -c "tb_ns() { ip netns exec $TB-\$1 \"\${@:2}\"; }
 check "2 MB download intact" bash -c "ip netns exec $TB-work curl -s --max-time 30 http://192.168.100.1/big.bin | cmp - $TB_DIR/www/big.bin"
 check "DNS redirect over UDP (10.139.1.1)" bash -c "[ \"\$(ip netns exec $TB-work dig +short +time=2 +tries=2 @10.139.1.1 example.test)\" = 192.168.100.1 ]"
 check "DNS redirect over TCP (10.139.1.2)" bash -c "[ \"\$(ip netns exec $TB-work dig +tcp +short +time=2 +tries=2 @10.139.1.2 example.test)\" = 192.168.100.1 ]"
+check "untrusted: dsthost rule resolved by xfwd, port 8080 allowed" bash -c "
+  for _ in \$(seq 30); do ip netns exec $TB-untrusted curl -sf --max-time 1 -o /dev/null http://192.168.100.1:8080/ && exit 0; sleep 0.2; done; exit 1"
 check "untrusted: allowed port 443 works" tb_ns untrusted curl -sf --max-time 5 -o /dev/null http://192.168.100.1:443/
 # A blocked port is rejected (TCP RST): curl fails at once with "connection refused" (exit 7).
 check "untrusted: blocked port 80 is refused at once" bash -c "

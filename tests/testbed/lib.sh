@@ -3,9 +3,10 @@
 #   source tests/testbed/lib.sh; tb_up /path/to/xfwd; ...; tb_down
 # Namespaces (all made here, all removed by tb_down; traffic never leaves them):
 #   $TB-fw        xfwd (--xen=sim), its uplink "up0" (no IPv4 address: xfwd owns it)
-#   $TB-netvm     "eth0" 192.168.100.1/24: busybox httpd on :80 and :443, dnsmasq on :53
+#   $TB-netvm     "eth0" 192.168.100.1/24: busybox httpd on :80, :443, :8080, dnsmasq on :53
+#                 (*.example.test -> 192.168.100.1)
 #   $TB-work      xt-work 10.137.0.5    rules: accept everything
-#   $TB-untrusted xt-untrusted 10.137.0.6  rules: tcp 443 and DNS only
+#   $TB-untrusted xt-untrusted 10.137.0.6  rules: tcp 443, DNS, tcp 8080 to web.example.test
 # The AppVM namespaces route everything to the gateway 10.137.0.1 and use 10.139.1.1/.2 for
 # DNS, as a Qubes AppVM does.
 set -u
@@ -31,6 +32,7 @@ tb_up() {
   head -c 2000000 /dev/urandom > "$TB_DIR/www/big.bin"
   tb_ns netvm busybox httpd -p 192.168.100.1:80 -h "$TB_DIR/www"
   tb_ns netvm busybox httpd -p 192.168.100.1:443 -h "$TB_DIR/www"
+  tb_ns netvm busybox httpd -p 192.168.100.1:8080 -h "$TB_DIR/www"
   tb_ns netvm dnsmasq --no-resolv --no-hosts --bind-interfaces --listen-address=192.168.100.1 \
     --address=/example.test/192.168.100.1 --pid-file="$TB_DIR/dnsmasq.pid" --user=root 2>/dev/null
   cat > "$TB_DIR/xfwd.toml" <<TOML
@@ -43,7 +45,8 @@ gateway = "10.137.0.1"
 resolvers = ["192.168.100.1"]
 [rules]
 "10.137.0.5" = ["action=accept"]   # the driver domain cannot read VM names: by address
-"10.137.0.6" = ["action=accept proto=tcp dstports=443-443", "action=accept specialtarget=dns"]
+"10.137.0.6" = ["action=accept proto=tcp dstports=443-443", "action=accept specialtarget=dns",
+                "action=accept proto=tcp dsthost=web.example.test dstports=8080-8080"]
 TOML
   ip netns exec "$TB-fw" "$xfwd" --xen=sim --config "$TB_DIR/xfwd.toml" --log-level warn \
     --sim-tap work=10.137.0.5 --sim-tap untrusted=10.137.0.6 "$@" > "$TB_DIR/xfwd.out" 2>&1 &

@@ -307,6 +307,46 @@ TEST_F(PipelineTest, DsthostFailsClosedUntilResolved) {
   EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 443, 0x10, 1001, 1)), DropReason::tcp_not_syn);
 }
 
+// xfwd resolves dsthost names itself, from its uplink address, and the rule starts to match.
+TEST_F(PipelineTest, DsthostIsResolvedThroughTheUplink) {
+  pl.set_rules("work", rules({"action=accept proto=tcp dsthost=updates.example"}));
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 443, 0x02)), DropReason::rule_unresolved_host);
+  out.clear();
+  pl.tick(2000);
+  std::vector<Bytes> queries;
+  for (const auto& f : out.uplink) {
+    auto p = std::get<packet::Parsed>(packet::parse(f));
+    if (p.l3 == packet::L3::ipv4 && p.proto == 17 && p.dport == 53) queries.push_back(f);
+  }
+  ASSERT_EQ(queries.size(), 2u);  // A and AAAA
+  const Bytes& query = queries[0][queries[0].size() - 3] == std::byte{1} ? queries[0] : queries[1];
+  auto q = std::get<packet::Parsed>(packet::parse(query));
+  EXPECT_EQ(q.src4.str(), "192.168.100.2");
+  EXPECT_EQ(q.dst4.str(), "192.168.100.53");
+  EXPECT_TRUE(packet::l4_checksum_ok(query, q));
+  // The resolver answers the A query: the question echoed, one A record (pointer to the name).
+  Bytes msg(query.begin() + q.l4_off + 8, query.end());
+  const bool is_a = msg[msg.size() - 3] == std::byte{1};
+  ASSERT_TRUE(is_a);
+  msg[2] = std::byte{0x81};
+  msg[3] = std::byte{0x80};
+  msg[7] = std::byte{1};
+  append(msg, hex({0xC0, 12, 0, is_a ? 1 : 28, 0, 1, 0, 0, 1, 0, 0, is_a ? 4 : 16}));
+  if (is_a) {
+    append(msg, hex({192, 0, 2, 1}));
+  } else {
+    append(msg, Bytes(16, std::byte{0x20}));
+  }
+  const Ip4 from_resolver{"192.168.100.53", "192.168.100.2", 64, kRouterMac, kUplinkMac};
+  Bytes wrong_port = udp(from_resolver, 53, uint16_t(q.sport ^ 1), msg);
+  EXPECT_EQ(uplink(wrong_port), DropReason::dns_response_bad);
+  EXPECT_EQ(uplink(udp(from_resolver, 53, q.sport, msg)), std::nullopt);
+  if (is_a) {
+    EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 443, 0x02)), std::nullopt);
+    EXPECT_EQ(pl.explain("work", FlowQuery{false, 6, *Ipv4Addr::parse("192.0.2.1"), {}, 443, 0}).rule, 0u);
+  }
+}
+
 TEST_F(PipelineTest, NoResolverMeansDnsIsDropped) {
   PipelineConfig c = config();
   c.resolvers.clear();
