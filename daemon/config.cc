@@ -64,6 +64,11 @@ struct Parser {
     return node == nullptr || parsed(*node, section + "." + key, "an IPv4 address", out);
   }
 
+  bool address6(const toml::table& t, const std::string& section, const char* key, packet::Ipv6Addr& out) {
+    const auto* node = t.get(key);
+    return node == nullptr || parsed(*node, section + "." + key, "an IPv6 address", out);
+  }
+
   bool addresses(const toml::table& t, const std::string& section, const char* key,
                  std::vector<packet::Ipv4Addr>& out) {
     const auto* node = t.get(key);
@@ -82,7 +87,8 @@ struct Parser {
 };
 
 std::optional<ConfigError> parse_uplink(Parser& p, const toml::table& t, Config& c) {
-  if (!p.check_keys(t, "uplink.", {"interface", "address", "gateway", "mac"})) return ConfigError{p.error};
+  if (!p.check_keys(t, "uplink.", {"interface", "address", "gateway", "address6", "gateway6", "mac"}))
+    return ConfigError{p.error};
   if (const auto* n = t.get("interface")) {
     const auto s = n->value_exact<std::string>();
     if (!s || s->empty() || s->size() > 15 || s->find('/') != std::string::npos)
@@ -94,6 +100,13 @@ std::optional<ConfigError> parse_uplink(Parser& p, const toml::table& t, Config&
     return ConfigError{p.error};
   if (t.get("address")) c.pipeline.uplink_addr = a;
   if (t.get("gateway")) c.pipeline.uplink_gateway = g;
+  packet::Ipv6Addr a6, g6;
+  if (!p.address6(t, "uplink", "address6", a6) || !p.address6(t, "uplink", "gateway6", g6))
+    return ConfigError{p.error};
+  if (t.get("address6")) c.pipeline.uplink_addr6 = a6;
+  if (t.get("gateway6")) c.pipeline.uplink_gateway6 = g6;
+  if (bool(c.pipeline.uplink_addr6) != bool(c.pipeline.uplink_gateway6))
+    return ConfigError{"uplink: address6 and gateway6 go together"};
   if (const auto* n = t.get("mac")) {
     packet::MacAddr m;
     if (!p.parsed(*n, "uplink.mac", "a MAC address", m)) return ConfigError{p.error};
@@ -105,7 +118,7 @@ std::optional<ConfigError> parse_uplink(Parser& p, const toml::table& t, Config&
 }
 
 std::optional<ConfigError> parse_firewall(Parser& p, const toml::table& t, Config& c) {
-  if (!p.check_keys(t, "firewall.", {"gateway", "dns", "resolvers", "reject", "inter_vm", "max_flows",
+  if (!p.check_keys(t, "firewall.", {"gateway", "gateway6", "dns", "resolvers", "reject", "inter_vm", "max_flows",
                                      "max_flows_per_vm", "vms_without_rules"}))
     return ConfigError{p.error};
   auto& pc = c.pipeline;
@@ -118,6 +131,9 @@ std::optional<ConfigError> parse_firewall(Parser& p, const toml::table& t, Confi
       !p.integer(t, "firewall", "max_flows_per_vm", 1, 16 * 1024 * 1024, pc.limits.max_flows_per_vif))
     return ConfigError{p.error};
   c.resolvers_set = t.get("resolvers") != nullptr;
+  packet::Ipv6Addr gw6;
+  if (!p.address6(t, "firewall", "gateway6", gw6)) return ConfigError{p.error};
+  if (t.get("gateway6")) pc.gateway6 = gw6;
   if (const auto* n = t.get("vms_without_rules")) {
     const auto s = n->value_exact<std::string>();
     if (!s || (*s != "drop" && *s != "accept"))

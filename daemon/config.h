@@ -12,9 +12,12 @@
 //   interface = "eth0"             # carries no IPv4 address of the kernel's: xfwd owns it
 //   address = "192.168.100.2"      # xfwd's own address there (answers ARP for it)
 //   gateway = "192.168.100.1"      # next hop
+//   address6 = "fd00:100::2"       # optional IPv6 (NAT66), with gateway6
+//   gateway6 = "fd00:100::1"
 //   mac = "02:00:00:00:00:02"      # optional, default: the interface's MAC
 //   [firewall]
 //   gateway = "10.137.0.1"         # the firewall's address on client links
+//   gateway6 = "fd09:24ef:4179::a89:1"   # and its IPv6 address (optional)
 //   dns = ["10.139.1.1", "10.139.1.2"]   # the virtual DNS servers clients use
 //   resolvers = ["192.168.100.1"]  # real upstream DNS (default: nameservers of /etc/resolv.conf)
 //   reject = true                  # answer drops with ICMP admin-prohibited / TCP RST

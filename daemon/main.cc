@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
   app.add_option("--sim-duration", sim_duration, "with --xen=sim: stop after SECONDS")
       ->check(CLI::PositiveNumber);
   app.add_option("--sim-tap", sim_taps,
-                 "with --xen=sim: a guest NAME=IP whose network is the TAP device xt-NAME");
+                 "with --xen=sim: a guest NAME=IPV4[,IPV6] whose network is the TAP device xt-NAME");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -15,12 +15,16 @@ namespace xfw::daemon {
 
 std::optional<SimTapSpec> SimTaps::parse_spec(const std::string& s, std::string* err) {
   const auto eq = s.find('=');
-  if (eq == std::string::npos) return *err = "--sim-tap " + s + ": expected NAME=IP", std::nullopt;
+  if (eq == std::string::npos) return *err = "--sim-tap " + s + ": expected NAME=IPV4[,IPV6]", std::nullopt;
   SimTapSpec spec{s.substr(0, eq), s.substr(eq + 1)};
   if (spec.name.empty() || spec.name.size() > 12 ||
       spec.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos)
     return *err = "--sim-tap " + s + ": NAME must be 1 to 12 of [a-z0-9-]", std::nullopt;
-  if (!packet::Ipv4Addr::parse(spec.ip)) return *err = "--sim-tap " + s + ": not an IPv4 address", std::nullopt;
+  const auto comma = spec.ip.find(',');
+  if (!packet::Ipv4Addr::parse(spec.ip.substr(0, comma)) ||
+      (comma != std::string::npos && !packet::Ipv6Addr::parse(spec.ip.substr(comma + 1))))
+    return *err = "--sim-tap " + s + ": expected NAME=IPV4[,IPV6]", std::nullopt;
+  if (comma != std::string::npos) spec.ip[comma] = ' ';  // the vif's `ip` key: space-separated
   return spec;
 }
 

@@ -1,7 +1,7 @@
 // daemon/sim_tap.h — simulated AppVMs whose network is a TAP device (the testbed, issue 3).
 //
 //   xfwd --xen=sim --sim-tap work=10.137.0.5 --sim-tap untrusted=10.137.0.6 --config tb.toml
-// For each NAME=IP it creates a guest domain the way libxl does (name, vif with `ip`, Qubes'
+// For each NAME=IPV4[,IPV6] it creates a guest domain the way libxl does (name, vif with `ip`, Qubes'
 // MAC) driven by the simulated Linux netfront, and a TAP device "xt-NAME". What the kernel
 // sends into the TAP goes out of the guest's netfront into xfwd's netback; what netback gives
 // the guest comes out of the TAP. Move the TAP into a network namespace and real tools (curl,
@@ -26,7 +26,7 @@ struct SimTapSpec {
 
 class SimTaps {
  public:
-  // Parses "NAME=IP"; nullopt with a message on error.
+  // Parses "NAME=IPV4[,IPV6]"; nullopt with a message on error.
   static std::optional<SimTapSpec> parse_spec(const std::string& s, std::string* err);
   SimTaps(boost::asio::io_context& io, xen::sim::SimHypervisor& hv, xen::DomId backend);
   ~SimTaps();

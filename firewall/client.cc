@@ -51,9 +51,24 @@ Verdict client_ingress(const ClientVif& vif, const Gateway& gw, std::span<const 
       return Continue{};
     case packet::L3::ipv6:
       if (vif.v6.empty()) return Drop{DropReason::ipv6_not_assigned};
+      if (p.proto == icmpv6 && p.has_l4 && !p.fragment && p.ttl == 255) {
+        if (p.icmp_type == 135 && p.has_nd_target) {  // neighbor solicitation: proxy NDP
+          if (assigned(vif.v6, p.nd_target)) return Drop{DropReason::nd_ignored};
+          return Reply{packet::ndp_na(reply, p, kGatewayMac)};
+        }
+        if (p.icmp_type == 133 || p.icmp_type == 136) return Drop{DropReason::nd_ignored};
+      }
+      // Link-local traffic (MLD reports, ...) and multicast stay on the link.
+      if ((p.src6.b[0] == 0xfe && (p.src6.b[1] & 0xc0) == 0x80) || p.dst6.b[0] == 0xff)
+        return Drop{DropReason::ipv6_link_local};
       if (!assigned(vif.v6, p.src6)) return Drop{DropReason::spoofed_source};
       if (p.proto == icmpv6 && p.has_l4 && (p.icmp_type == 134 || p.icmp_type == 137))
         return Drop{DropReason::router_advert_from_client};
+      if (gw.v6 && p.dst6 == *gw.v6) {
+        if (p.proto == icmpv6 && p.has_l4 && p.icmp_type == 128 && !p.fragment)
+          return Reply{packet::icmp6_echo_reply(reply, frame, p)};
+        return Drop{DropReason::to_gateway_not_echo};
+      }
       return Continue{};
     case packet::L3::other:
       break;

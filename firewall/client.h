@@ -3,7 +3,9 @@
 // Client links are point-to-point and every client is untrusted:
 //  * ARP: who-has for any address except the client's own is answered "is at
 //    fe:ff:ff:ff:ff:ff" (proxy ARP); gratuitous ARP, ARP replies and ARP with a foreign sender
-//    address are ignored.
+//    address are ignored. IPv6 neighbor solicitations (RFC 4861, hop limit 255) are answered
+//    the same way for any target but the client's own (so its duplicate address detection
+//    succeeds); router solicitations and advertisements from the client are ignored.
 //  * IPv4/IPv6 source must be the vif's assigned address (anti-spoofing), checked before
 //    anything else; a VM without an IPv6 address has all its IPv6 dropped.
 //  * The gateway address answers ICMP echo and nothing else; DHCP and router advertisements
@@ -11,6 +13,7 @@
 // Everything else continues to connection tracking and the rules.
 #pragma once
 
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -28,7 +31,8 @@ struct ClientVif {
 };
 
 struct Gateway {
-  packet::Ipv4Addr v4;  // the firewall's address on client links
+  packet::Ipv4Addr v4;                 // the firewall's address on client links
+  std::optional<packet::Ipv6Addr> v6;  // and its IPv6 address, if clients have IPv6
 };
 
 [[nodiscard]] Verdict client_ingress(const ClientVif& vif, const Gateway& gw,

@@ -44,6 +44,7 @@ Pipeline::Pipeline(PipelineConfig cfg, Egress& out, uint64_t seed)
     : cfg_(std::move(cfg)), out_(out), ct_(cfg_.limits, cfg_.timeouts, seed),
       resolver_(seed ^ 0x5bd1e9955bd1e995ull), buf_(65536 + 64), reply_(packet::kMaxReply) {
   if (cfg_.uplink_addr) ct_.set_uplink(false, nat::addr_of(*cfg_.uplink_addr));
+  if (cfg_.uplink_addr6) ct_.set_uplink(true, nat::addr_of(*cfg_.uplink_addr6));
   default_rules_ = RuleSet::build(cfg_.default_rules, cfg_.dns_virtual, {});
 }
 
@@ -113,7 +114,7 @@ std::optional<DropReason> Pipeline::from_client(netback::VifId vif, std::span<co
   if (!std::holds_alternative<packet::Parsed>(parsed)) return DropReason::malformed;
   packet::Parsed& p = std::get<packet::Parsed>(parsed);
 
-  const Verdict v = client_ingress(c.addrs, Gateway{cfg_.gateway}, f, p, reply_);
+  const Verdict v = client_ingress(c.addrs, Gateway{cfg_.gateway, cfg_.gateway6}, f, p, reply_);
   if (const auto* r = std::get_if<Reply>(&v)) {
     out_.to_vif(c.id, std::span(reply_.data(), r->len));
     return std::nullopt;
@@ -121,9 +122,12 @@ std::optional<DropReason> Pipeline::from_client(netback::VifId vif, std::span<co
   if (const auto* d = std::get_if<Drop>(&v)) return d->reason;
 
   if (flags.csum_blank) nat::complete_checksum(f, p);  // NETTXF_csum_blank: finish it for them
-  if (p.ttl <= 1) {
-    if (p.l3 == packet::L3::ipv4)
+  if (p.ttl <= 1) {  // RFC 792 / RFC 4443 §3.3: time exceeded in transit, from the gateway
+    if (p.l3 == packet::L3::ipv4) {
       out_.to_vif(c.id, std::span(reply_.data(), packet::icmp4_error(reply_, f, p, cfg_.gateway, 11, 0)));
+    } else if (cfg_.gateway6) {
+      out_.to_vif(c.id, std::span(reply_.data(), packet::icmp6_error(reply_, f, p, *cfg_.gateway6, 3, 0)));
+    }
     return DropReason::ttl_exceeded;
   }
   if (p.later_fragment) return client_fragment(c, p, now);
@@ -172,7 +176,7 @@ std::optional<DropReason> Pipeline::forward_new(const Client& c, packet::Parsed&
       nat_dst = nat::addr_of(*r);
     }
   }
-  if (k.v6 || !cfg_.uplink_addr) return DropReason::uplink_unconfigured;
+  if (k.v6 ? !cfg_.uplink_addr6 : !cfg_.uplink_addr) return DropReason::uplink_unconfigured;
   const auto made = ct_.create(k, nat_dst, c.id.slot, c.id.gen, d.rule.value_or(0), now);
   if (const auto* why = std::get_if<nat::Refused>(&made)) {
     switch (*why) {
@@ -192,14 +196,17 @@ std::optional<DropReason> Pipeline::forward_new(const Client& c, packet::Parsed&
 
 // A policy drop, answered (when `reject` is on) the way Qubes does: TCP RST, or ICMP
 // "communication administratively prohibited" (RFC 1812 §5.2.7.1) from the gateway.
+// RFC 4443 §3.1 code 1 for IPv6.
 std::optional<DropReason> Pipeline::refuse(const Client& c, const packet::Parsed& p, DropReason why) {
-  if (!cfg_.reject || p.l3 != packet::L3::ipv4 || !p.has_l4 || nat::is_icmp_error(p)) return why;
+  if (!cfg_.reject || !p.has_l4 || nat::is_icmp_error(p)) return why;
   const std::span<const std::byte> f(buf_.data(), p.l3_end);
   std::size_t n = 0;
   if (p.proto == tcp) {
     if (!(p.tcp_flags & kRst)) n = packet::tcp_rst(reply_, f, p);
-  } else {
+  } else if (p.l3 == packet::L3::ipv4) {
     n = packet::icmp4_error(reply_, f, p, cfg_.gateway, 3, 13);
+  } else if (cfg_.gateway6) {
+    n = packet::icmp6_error(reply_, f, p, *cfg_.gateway6, 1, 1);
   }
   if (n) out_.to_vif(c.id, std::span(reply_.data(), n));
   return why;
@@ -221,10 +228,11 @@ std::optional<DropReason> Pipeline::client_icmp_error(const Client& c, packet::P
 }
 
 std::optional<DropReason> Pipeline::send_uplink(packet::Parsed& p) {
-  if (!gateway_mac_) return DropReason::uplink_gateway_unknown;
+  const auto& next_hop = p.l3 == packet::L3::ipv6 ? gateway6_mac_ : gateway_mac_;
+  if (!next_hop) return DropReason::uplink_gateway_unknown;
   const std::span<std::byte> f(buf_.data(), p.l3_end);
   if (!nat::decrement_ttl(f, p)) return DropReason::ttl_exceeded;
-  set_macs(f, *gateway_mac_, cfg_.uplink_mac, p);
+  set_macs(f, *next_hop, cfg_.uplink_mac, p);
   out_.to_uplink(f);
   return std::nullopt;
 }
@@ -238,13 +246,16 @@ std::optional<DropReason> Pipeline::from_uplink(std::span<const std::byte> frame
   auto parsed = packet::parse(std::span(buf_.data(), frame.size()));
   if (!std::holds_alternative<packet::Parsed>(parsed)) return DropReason::malformed;
   packet::Parsed& p = std::get<packet::Parsed>(parsed);
-  if (!cfg_.uplink_addr) return DropReason::uplink_unconfigured;
+  const bool v6 = p.l3 == packet::L3::ipv6;
+  if (p.l3 == packet::L3::other) return DropReason::unsupported_ethertype;
+  if (v6 ? !cfg_.uplink_addr6 : !cfg_.uplink_addr) return DropReason::uplink_unconfigured;
   if (p.l3 == packet::L3::arp) return uplink_arp(p);
-  if (p.l3 != packet::L3::ipv4) return DropReason::uplink_unconfigured;  // no IPv6 uplink yet
-  if (p.dst4 != *cfg_.uplink_addr) return DropReason::uplink_not_for_us;
+  if (v6 && p.proto == icmpv6 && p.has_l4 && p.ttl == 255 && p.icmp_type >= 133 && p.icmp_type <= 137)
+    return uplink_ndp(p);
+  if (v6 ? p.dst6 != *cfg_.uplink_addr6 : p.dst4 != *cfg_.uplink_addr) return DropReason::uplink_not_for_us;
   if (client_by_addr(nat::src_of(p))) return DropReason::uplink_from_client_address;
   if (csum_blank) nat::complete_checksum(std::span(buf_.data(), p.l3_end), p);
-  if (p.proto == udp && p.has_l4 && !p.fragment && p.sport == 53 && HostResolver::is_our_port(p.dport))
+  if (!v6 && p.proto == udp && p.has_l4 && !p.fragment && p.sport == 53 && HostResolver::is_our_port(p.dport))
     return dns_response(p, now);
   if (p.later_fragment) return uplink_fragment(p, now);
   if (nat::is_icmp_error(p)) return uplink_icmp_error(p, now);
@@ -312,6 +323,17 @@ std::optional<DropReason> Pipeline::uplink_arp(const packet::Parsed& p) {
   return DropReason::uplink_not_for_us;
 }
 
+// The same for IPv6 (RFC 4861): answer solicitations for our uplink address, learn the
+// gateway's MAC from any neighbor discovery message it sends.
+std::optional<DropReason> Pipeline::uplink_ndp(const packet::Parsed& p) {
+  if (cfg_.uplink_gateway6 && p.src6 == *cfg_.uplink_gateway6) gateway6_mac_ = p.src_mac;
+  if (p.icmp_type == 135 && p.has_nd_target && p.nd_target == *cfg_.uplink_addr6) {
+    out_.to_uplink(std::span(reply_.data(), packet::ndp_na(reply_, p, cfg_.uplink_mac)));
+    return std::nullopt;
+  }
+  return p.icmp_type == 136 && p.has_nd_target ? std::nullopt : std::optional{DropReason::nd_ignored};
+}
+
 void Pipeline::tick(int64_t now) {
   ct_.sweep(now, 4096);
   if (cfg_.uplink_addr && cfg_.uplink_gateway && now >= next_arp_) {
@@ -319,6 +341,11 @@ void Pipeline::tick(int64_t now) {
                                                                  *cfg_.uplink_addr,
                                                                  *cfg_.uplink_gateway)));
     next_arp_ = now + (gateway_mac_ ? 60'000 : 1'000);
+  }
+  if (cfg_.uplink_addr6 && cfg_.uplink_gateway6 && now >= next_ns_) {
+    out_.to_uplink(std::span(reply_.data(), packet::ndp_ns(reply_, cfg_.uplink_mac, *cfg_.uplink_addr6,
+                                                            *cfg_.uplink_gateway6)));
+    next_ns_ = now + (gateway6_mac_ ? 60'000 : 1'000);
   }
   send_queries(now);
 }
@@ -428,8 +455,9 @@ std::optional<packet::Ipv4Addr> Pipeline::resolver_for(const packet::Ipv4Addr& v
 
 Explanation Pipeline::explain(const std::string& vm, const FlowQuery& q) const {
   const char* refused = cfg_.reject ? "reject" : "drop";
-  if (!q.v6 && q.dst4 == cfg_.gateway) {
-    if (q.proto == icmp && q.icmp_type == 8) return {"accept", std::nullopt, "the gateway answers ICMP echo"};
+  if (q.v6 ? cfg_.gateway6 && q.dst6 == *cfg_.gateway6 : q.dst4 == cfg_.gateway) {
+    if (q.proto == (q.v6 ? icmpv6 : icmp) && q.icmp_type == (q.v6 ? 128 : 8))
+      return {"accept", std::nullopt, "the gateway answers ICMP echo"};
     return {"drop", std::nullopt, "the gateway answers ICMP echo and nothing else"};
   }
   if (client_by_addr(q.v6 ? nat::addr_of(q.dst6) : nat::addr_of(q.dst4)) && !cfg_.inter_vm)

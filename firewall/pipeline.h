@@ -4,7 +4,7 @@
 //   ▶ TTL ▶ conntrack hit ▶ NAT rewrite ▶ uplink
 //   ▶ new flow: inter-VM? ▶ rules (first match) ▶ DNS redirect ▶ conntrack insert ▶ NAT ▶ uplink
 //   ▶ drop: counted reason, answered with ICMP admin-prohibited / TCP RST when `reject` is on
-// From the uplink:  parse ▶ ARP for the uplink address ▶ not from a client address
+// From the uplink:  parse ▶ ARP / NDP for the uplink addresses ▶ not from a client address
 //   ▶ answers to xfwd's own DNS queries (dsthost names, firewall/host_resolver.h)
 //   ▶ ICMP error about a flow: translate ▶ conntrack reply hit ▶ un-NAT ▶ the client's vif
 //
@@ -37,6 +37,7 @@ namespace xfw::firewall {
 
 struct PipelineConfig {
   packet::Ipv4Addr gateway{{10, 137, 0, 1}};  // the firewall's address on client links
+  std::optional<packet::Ipv6Addr> gateway6;   // its IPv6 address there (ping, ICMPv6 errors)
   std::vector<packet::Ipv4Addr> dns_virtual{packet::Ipv4Addr{{10, 139, 1, 1}},
                                             packet::Ipv4Addr{{10, 139, 1, 2}}};
   std::vector<packet::Ipv4Addr> resolvers;  // the real upstream DNS servers
@@ -44,6 +45,7 @@ struct PipelineConfig {
   bool inter_vm = false;  // let clients open connections to each other
   // Uplink: our address and MAC on it, and its gateway (next hop for everything).
   std::optional<packet::Ipv4Addr> uplink_addr, uplink_gateway;
+  std::optional<packet::Ipv6Addr> uplink_addr6, uplink_gateway6;  // IPv6 (NAT66), optional
   packet::MacAddr uplink_mac;
   nat::Limits limits;
   nat::Timeouts timeouts;
@@ -117,6 +119,7 @@ class Pipeline {
   std::optional<DropReason> send_uplink(packet::Parsed& p);
   std::optional<DropReason> send_client(uint32_t flow_id, packet::Parsed& p);
   std::optional<DropReason> uplink_arp(const packet::Parsed& p);
+  std::optional<DropReason> uplink_ndp(const packet::Parsed& p);
   std::optional<DropReason> dns_response(const packet::Parsed& p, int64_t now);
   void send_queries(int64_t now);
   [[nodiscard]] const Client* client_by_addr(const nat::Addr& a) const;
@@ -137,8 +140,8 @@ class Pipeline {
   RuleSet default_rules_;
   std::map<std::string, Resolved> resolved_;
   HostResolver resolver_;
-  std::optional<packet::MacAddr> gateway_mac_;
-  int64_t next_arp_ = 0;
+  std::optional<packet::MacAddr> gateway_mac_, gateway6_mac_;
+  int64_t next_arp_ = 0, next_ns_ = 0;
   std::vector<std::byte> buf_;       // the frame being rewritten
   std::vector<std::byte> reply_;     // a reply built by a stage
 };

@@ -25,6 +25,8 @@ namespace xfw::firewall {
   X(to_gateway_not_echo, "only ICMP echo is answered by the gateway address")           \
   X(dhcp_from_client, "DHCP from a client")                                            \
   X(router_advert_from_client, "router advertisement or redirect from a client")        \
+  X(ipv6_link_local, "IPv6 from a link-local address or to a multicast group (stays on the link)") \
+  X(nd_ignored, "neighbor discovery not answered (router solicitation, advertisement, DAD)") \
   X(rule_drop, "a rule of the VM says drop")                                           \
   X(rule_policy, "no rule of the VM matched: policy drop")                             \
   X(rule_unresolved_host, "a dsthost of the VM's rules is unresolved: failing closed")  \

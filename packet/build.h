@@ -32,4 +32,18 @@ std::size_t udp4(std::span<std::byte> out, MacAddr src_mac, MacAddr dst_mac, Ipv
                  Ipv4Addr dst, uint16_t sport, uint16_t dport, std::span<const std::byte> payload);
 std::size_t tcp_rst(std::span<std::byte> out, std::span<const std::byte> segment, const Parsed& p);
 
+// IPv6 (RFC 8200, RFC 4443, RFC 4861):
+//   icmp6_echo_reply  echo reply to an echo request, from its destination
+//   icmp6_error       error quoting the offending packet (within 576 bytes of IPv6),
+//                     e.g. type 1 code 1 "administratively prohibited", type 3 "time exceeded"
+//   ndp_na            neighbor advertisement answering a solicitation: "target is at our_mac"
+//   ndp_ns            neighbor solicitation for `target`, to its solicited-node multicast group
+std::size_t icmp6_echo_reply(std::span<std::byte> out, std::span<const std::byte> request,
+                             const Parsed& p);
+std::size_t icmp6_error(std::span<std::byte> out, std::span<const std::byte> offending,
+                        const Parsed& p, const Ipv6Addr& from, uint8_t type, uint8_t code);
+std::size_t ndp_na(std::span<std::byte> out, const Parsed& solicitation, MacAddr our_mac);
+std::size_t ndp_ns(std::span<std::byte> out, MacAddr our_mac, const Ipv6Addr& our_ip,
+                   const Ipv6Addr& target);
+
 }  // namespace xfw::packet

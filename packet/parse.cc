@@ -55,6 +55,10 @@ std::variant<Parsed, ParseError> parse_l4(std::span<const std::byte> f, Parsed p
       p.icmp_type = uint8_t(l4[0]);
       p.icmp_code = uint8_t(l4[1]);
       p.sport = p.dport = rd16(l4 + 4);  // echo identifier (meaningful for echo only)
+      if (p.proto == ipproto::icmpv6 && (p.icmp_type == 135 || p.icmp_type == 136) && len >= 24) {
+        p.has_nd_target = true;
+        for (int i = 0; i < 16; ++i) p.nd_target.b[i] = uint8_t(l4[8 + i]);
+      }
       break;
     default:
       return p;  // other protocols: no transport view

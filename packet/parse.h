@@ -79,6 +79,8 @@ struct Parsed {
   uint16_t sport = 0, dport = 0;  // tcp/udp; for ICMP echo, dport = sport = identifier
   uint8_t tcp_flags = 0;
   uint8_t icmp_type = 0, icmp_code = 0;
+  bool has_nd_target = false;  // ICMPv6 neighbor solicitation/advertisement (RFC 4861 §4.3-4)
+  Ipv6Addr nd_target;
 
   [[nodiscard]] uint16_t l4_len() const { return uint16_t(l3_end - l4_off); }
 };

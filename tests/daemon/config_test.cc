@@ -63,8 +63,11 @@ interface = "eth1"
 address = "192.168.100.2"
 gateway = "192.168.100.1"
 mac = "02:00:00:00:00:02"
+address6 = "fd00:100::2"
+gateway6 = "fd00:100::1"
 [firewall]
 gateway = "10.137.0.7"
+gateway6 = "fd09::1"
 dns = ["10.139.1.1"]
 resolvers = ["192.168.100.1", "192.168.100.3"]
 reject = false
@@ -83,6 +86,9 @@ untrusted = []
   EXPECT_EQ(c.pipeline.uplink_gateway->str(), "192.168.100.1");
   EXPECT_EQ(c.uplink.mac->str(), "02:00:00:00:00:02");
   EXPECT_EQ(c.pipeline.gateway.str(), "10.137.0.7");
+  EXPECT_EQ(c.pipeline.gateway6->str(), "fd09::1");
+  EXPECT_EQ(c.pipeline.uplink_addr6->str(), "fd00:100::2");
+  EXPECT_EQ(c.pipeline.uplink_gateway6->str(), "fd00:100::1");
   EXPECT_EQ(c.pipeline.dns_virtual.size(), 1u);
   EXPECT_EQ(c.pipeline.resolvers.size(), 2u);
   EXPECT_TRUE(c.resolvers_set);
@@ -101,6 +107,8 @@ TEST(Config, FirewallErrorsNameTheKey) {
   EXPECT_EQ(error_of("[uplink]\ninterface = \"a/b\"\n"), "uplink.interface: must be an interface name (1 to 15 characters)");
   EXPECT_EQ(error_of("[firewall]\nresolvers = [\"1.2.3.4\", 5]\n"), "firewall.resolvers[1]: must be an IPv4 address in quotes");
   EXPECT_EQ(error_of("[firewall]\nreject = \"yes\"\n"), "firewall.reject: must be true or false");
+  EXPECT_EQ(error_of("[uplink]\naddress6 = \"fd00::1\"\n"), "uplink: address6 and gateway6 go together");
+  EXPECT_EQ(error_of("[firewall]\ngateway6 = \"10.0.0.1\"\n"), "firewall.gateway6: must be an IPv6 address in quotes");
   EXPECT_EQ(error_of("[firewall]\nmax_flows = 1\n"), "firewall.max_flows: must be between 16 and 16777216, got 1");
   EXPECT_EQ(error_of("[firewall]\nvms_without_rules = \"maybe\"\n"), "firewall.vms_without_rules: must be \"drop\" or \"accept\"");
   EXPECT_EQ(error_of("[firewall]\npolicy = 1\n"), "firewall.policy: unknown key");

@@ -90,6 +90,43 @@ inline Bytes icmp_error(const Ip4& h, uint8_t type, uint8_t code, const Bytes& o
   return ip4_frame(h, packet::ipproto::icmp, m, 2);
 }
 
+struct Ip6 {
+  std::string src, dst;
+  uint8_t hops = 64;
+  packet::MacAddr smac = kClientMac, dmac = kGwMac;
+};
+
+inline Bytes ip6_frame(const Ip6& h, uint8_t next, Bytes l4, std::size_t csum_at) {
+  const auto src = *packet::Ipv6Addr::parse(h.src), dst = *packet::Ipv6Addr::parse(h.dst);
+  packet::wr16(l4.data() + csum_at, 0);
+  packet::wr16(l4.data() + csum_at, packet::checksum(l4, packet::pseudo_v6(src, dst, next, uint32_t(l4.size()))));
+  Bytes f;
+  for (auto b : h.dmac.b) f.push_back(std::byte(b));
+  for (auto b : h.smac.b) f.push_back(std::byte(b));
+  f.push_back(std::byte{0x86});
+  f.push_back(std::byte{0xdd});
+  Bytes ip = hex({0x60, 0, 0, 0, 0, 0, next, h.hops});
+  packet::wr16(ip.data() + 4, uint16_t(l4.size()));
+  for (auto b : src.b) ip.push_back(std::byte(b));
+  for (auto b : dst.b) ip.push_back(std::byte(b));
+  append(f, ip);
+  append(f, l4);
+  return f;
+}
+
+inline Bytes tcp6(const Ip6& h, uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq = 1000,
+                  uint32_t ack = 0) {
+  Bytes t(20);
+  packet::wr16(t.data(), sport);
+  packet::wr16(t.data() + 2, dport);
+  packet::wr32(t.data() + 4, seq);
+  packet::wr32(t.data() + 8, ack);
+  t[12] = std::byte{0x50};
+  t[13] = std::byte{flags};
+  packet::wr16(t.data() + 14, 65535);
+  return ip6_frame(h, packet::ipproto::tcp, t, 16);
+}
+
 // "" when equal, else where the frames first differ, for test messages.
 inline std::string frame_diff(const Bytes& got, const Bytes& want) {
   if (got == want) return "";

@@ -28,6 +28,11 @@ check "DNS redirect over UDP (10.139.1.1)" bash -c "[ \"\$(ip netns exec $TB-wor
 check "DNS redirect over TCP (10.139.1.2)" bash -c "[ \"\$(ip netns exec $TB-work dig +tcp +short +time=2 +tries=2 @10.139.1.2 example.test)\" = 192.168.100.1 ]"
 check "untrusted: dsthost rule resolved by xfwd, port 8080 allowed" bash -c "
   for _ in \$(seq 30); do ip netns exec $TB-untrusted curl -sf --max-time 1 -o /dev/null http://192.168.100.1:8080/ && exit 0; sleep 0.2; done; exit 1"
+check "untrusted: IPv6 through NAT66 (rule dst6, port 8081)" bash -c "
+  for _ in \$(seq 20); do ip netns exec $TB-untrusted curl -sf --max-time 1 -o /dev/null 'http://[fd00:100::1]:8081/' && exit 0; sleep 0.2; done; exit 1"
+check "untrusted: IPv6 ping of the gateway" tb_ns untrusted ping -6 -c1 -W2 fd09:24ef:4179::a89:1
+check "untrusted: IPv6 to a blocked port is refused at once" bash -c "
+  ip netns exec $TB-untrusted curl -s --max-time 3 'http://[fd00:100::1]:80/'; [ \$? = 7 ]"
 check "untrusted: allowed port 443 works" tb_ns untrusted curl -sf --max-time 5 -o /dev/null http://192.168.100.1:443/
 # A blocked port is rejected (TCP RST): curl fails at once with "connection refused" (exit 7).
 check "untrusted: blocked port 80 is refused at once" bash -c "

@@ -6,7 +6,9 @@
 #   $TB-netvm     "eth0" 192.168.100.1/24: busybox httpd on :80, :443, :8080, dnsmasq on :53
 #                 (*.example.test -> 192.168.100.1)
 #   $TB-work      xt-work 10.137.0.5    rules: accept everything
-#   $TB-untrusted xt-untrusted 10.137.0.6  rules: tcp 443, DNS, tcp 8080 to web.example.test
+#   $TB-untrusted xt-untrusted 10.137.0.6, fd09:24ef:4179::a89:6
+#                 rules: tcp 443, DNS, tcp 8080 to web.example.test, tcp 8081 over IPv6
+# The uplink also carries IPv6: xfwd fd00:100::2 (NAT66), the netvm fd00:100::1 (httpd :8081).
 # The AppVM namespaces route everything to the gateway 10.137.0.1 and use 10.139.1.1/.2 for
 # DNS, as a Qubes AppVM does.
 set -u
@@ -25,6 +27,7 @@ tb_up() {
   tb_ns fw sysctl -qw net.ipv6.conf.up0.disable_ipv6=1
   tb_ns fw ip link set up0 up
   tb_ns netvm ip addr add 192.168.100.1/24 dev eth0
+  tb_ns netvm ip addr add fd00:100::1/64 dev eth0 nodad
   tb_ns netvm ip link set eth0 up
   tb_ns netvm ethtool -K eth0 tso off gso off gro off tx off >/dev/null 2>&1 || true
   mkdir -p "$TB_DIR/www"
@@ -33,6 +36,7 @@ tb_up() {
   tb_ns netvm busybox httpd -p 192.168.100.1:80 -h "$TB_DIR/www"
   tb_ns netvm busybox httpd -p 192.168.100.1:443 -h "$TB_DIR/www"
   tb_ns netvm busybox httpd -p 192.168.100.1:8080 -h "$TB_DIR/www"
+  tb_ns netvm busybox httpd -p "[fd00:100::1]:8081" -h "$TB_DIR/www"
   tb_ns netvm dnsmasq --no-resolv --no-hosts --bind-interfaces --listen-address=192.168.100.1 \
     --address=/example.test/192.168.100.1 --pid-file="$TB_DIR/dnsmasq.pid" --user=root 2>/dev/null
   cat > "$TB_DIR/xfwd.toml" <<TOML
@@ -40,16 +44,20 @@ tb_up() {
 interface = "up0"
 address = "192.168.100.2"
 gateway = "192.168.100.1"
+address6 = "fd00:100::2"
+gateway6 = "fd00:100::1"
 [firewall]
 gateway = "10.137.0.1"
+gateway6 = "fd09:24ef:4179::a89:1"
 resolvers = ["192.168.100.1"]
 [rules]
 "10.137.0.5" = ["action=accept"]   # the driver domain cannot read VM names: by address
 "10.137.0.6" = ["action=accept proto=tcp dstports=443-443", "action=accept specialtarget=dns",
-                "action=accept proto=tcp dsthost=web.example.test dstports=8080-8080"]
+                "action=accept proto=tcp dsthost=web.example.test dstports=8080-8080",
+                "action=accept proto=tcp dst6=fd00:100::/64 dstports=8081-8081"]
 TOML
   ip netns exec "$TB-fw" "$xfwd" --xen=sim --config "$TB_DIR/xfwd.toml" --log-level warn \
-    --sim-tap work=10.137.0.5 --sim-tap untrusted=10.137.0.6 "$@" > "$TB_DIR/xfwd.out" 2>&1 &
+    --sim-tap work=10.137.0.5 --sim-tap untrusted=10.137.0.6,fd09:24ef:4179::a89:6 "$@" > "$TB_DIR/xfwd.out" 2>&1 &
   TB_XFWD_PID=$!
   local vm ip
   for vm in work untrusted; do
@@ -62,6 +70,11 @@ TOML
     tb_ns "$vm" ip route add 10.137.0.1 dev "xt-$vm"
     tb_ns "$vm" ip route add default via 10.137.0.1 dev "xt-$vm" onlink
   done
+  # untrusted has IPv6 too (the gateway answers neighbor solicitations for every address).
+  tb_ns untrusted sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.xt-untrusted.disable_ipv6=0
+  tb_ns untrusted ip addr add fd09:24ef:4179::a89:6/128 dev xt-untrusted nodad
+  tb_ns untrusted ip -6 route add fd09:24ef:4179::a89:1 dev xt-untrusted
+  tb_ns untrusted ip -6 route add default via fd09:24ef:4179::a89:1 dev xt-untrusted
   # Ready when the gateway answers (the vif is attached and the pipeline runs).
   for _ in $(seq 100); do tb_ns work ping -c1 -W1 10.137.0.1 >/dev/null 2>&1 && return 0; sleep 0.1; done
   echo "testbed: work cannot reach its gateway"; cat "$TB_DIR/xfwd.out"; return 1

@@ -33,7 +33,7 @@ class Client : public ::testing::Test {
   }
 
   ClientVif vif_{{*Ipv4Addr::parse("10.137.0.5")}, {}};
-  Gateway gw_{*Ipv4Addr::parse("10.137.0.1")};
+  Gateway gw_{*Ipv4Addr::parse("10.137.0.1"), *Ipv6Addr::parse("fd09:24ef:4179::a89:1")};
   Bytes reply_;
 };
 
@@ -93,6 +93,52 @@ TEST_F(Client, DhcpRouterAdvertsAndUnassignedIpv6AreDropped) {
   EXPECT_TRUE(std::holds_alternative<Continue>(
       run(ipv6(packet::ipproto::icmpv6, hex({128, 0, 0, 0, 0, 1, 0, 1})))));
   EXPECT_EQ(dropped(ether(packet::ethertype::vlan)), DropReason::unsupported_ethertype);
+}
+
+// A neighbor solicitation (RFC 4861 §4.3) from `src` for `target`, hop limit 255.
+Bytes neighbor_solicitation(const char* src, const char* target) {
+  const auto s6 = *Ipv6Addr::parse(src), t6 = *Ipv6Addr::parse(target);
+  const Ipv6Addr group{{0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, t6.b[13], t6.b[14], t6.b[15]}};
+  Bytes icmp = hex({135, 0, 0, 0, 0, 0, 0, 0});
+  for (auto b : t6.b) icmp.push_back(std::byte(b));
+  append(icmp, hex({1, 1, 0x00, 0x16, 0x3e, 0x5e, 0x6c, 0x00}));
+  packet::wr16(icmp.data() + 2, packet::checksum(icmp, packet::pseudo_v6(s6, group, 58, uint32_t(icmp.size()))));
+  Bytes f = ether(packet::ethertype::ipv6);
+  Bytes ip = hex({0x60, 0, 0, 0, 0, int(icmp.size()), 58, 255});
+  for (auto b : s6.b) ip.push_back(std::byte(b));
+  for (auto b : group.b) ip.push_back(std::byte(b));
+  append(f, ip);
+  append(f, icmp);
+  return f;
+}
+
+TEST_F(Client, ProxyNdpAnswersEveryOtherAddressButLetsDadSucceed) {
+  vif_.v6.push_back(*Ipv6Addr::parse("fd09:24ef:4179::a89:5"));
+  const Bytes na = replied(neighbor_solicitation("fe80::216:3eff:fe5e:6c00", "fd09:24ef:4179::a89:1"));
+  const auto r = packet::parse(na);
+  ASSERT_TRUE(std::holds_alternative<packet::Parsed>(r));
+  const auto& p = std::get<packet::Parsed>(r);
+  EXPECT_EQ(p.icmp_type, 136);
+  EXPECT_EQ(p.ttl, 255);
+  EXPECT_TRUE(p.has_nd_target);
+  EXPECT_EQ(p.nd_target, *Ipv6Addr::parse("fd09:24ef:4179::a89:1"));
+  EXPECT_EQ(p.src6, p.nd_target);
+  EXPECT_EQ(p.dst6, *Ipv6Addr::parse("fe80::216:3eff:fe5e:6c00"));
+  EXPECT_EQ(p.dst_mac.str(), "00:16:3e:5e:6c:00");
+  EXPECT_TRUE(packet::l4_checksum_ok(na, p));
+  EXPECT_EQ(Bytes(na.end() - 6, na.end()), hex({0xfe, 0xff, 0xff, 0xff, 0xff, 0xff}));  // target LL
+  // Duplicate address detection for its own address gets no answer; neither do RS and NA.
+  EXPECT_EQ(dropped(neighbor_solicitation("::", "fd09:24ef:4179::a89:5")), DropReason::nd_ignored);
+  Bytes rs = neighbor_solicitation("fe80::1", "fd09::1");
+  rs[54] = std::byte{133};
+  EXPECT_EQ(dropped(rs), DropReason::nd_ignored);
+  // Other link-local traffic (an MLD report) is not forwarded, and not counted as spoofing.
+  Bytes mld = neighbor_solicitation("fe80::1", "fd09::1");
+  mld[54] = std::byte{143};
+  EXPECT_EQ(dropped(mld), DropReason::ipv6_link_local);
+  // Without IPv6, nothing is answered.
+  vif_.v6.clear();
+  EXPECT_EQ(dropped(neighbor_solicitation("fe80::1", "fd09::1")), DropReason::ipv6_not_assigned);
 }
 
 TEST(Build, IcmpErrorQuotesTheOffendingPacket) {

@@ -369,6 +369,52 @@ TEST_F(PipelineTest, Ipv6FollowsTheRulesAndNeverLeaks) {
   EXPECT_TRUE(out.uplink.empty());
 }
 
+// NAT66 through an IPv6 uplink: the gateway's MAC from neighbor discovery, then a TCP
+// connection masqueraded both ways, byte for byte.
+TEST_F(PipelineTest, Ipv6ThroughTheUplink) {
+  PipelineConfig c = config();
+  c.gateway6 = packet::Ipv6Addr::parse("fd09:24ef:4179::a89:1");
+  c.uplink_addr6 = packet::Ipv6Addr::parse("fd00:100::2");
+  c.uplink_gateway6 = packet::Ipv6Addr::parse("fd00:100::1");
+  Recorder o;
+  Pipeline p6(c, o, 1);
+  p6.vif_up(netback::VifInfo{kUntrusted, xen::DomId{6}, 0, "untrusted", kClientMac,
+                             xen::IpList{{*Ipv4Addr::parse("10.137.0.6")}, {*packet::Ipv6Addr::parse("fd09:24ef:4179::a89:6")}}});
+  p6.set_rules("untrusted", rules({"action=accept proto=tcp dst6=2001:db8::/32"}));
+  const Ip6 out6{"fd09:24ef:4179::a89:6", "2001:db8::1"};
+  EXPECT_EQ(p6.from_client(kUntrusted, tcp6(out6, 40000, 443, 0x02), {}, 0), DropReason::uplink_gateway_unknown);
+  p6.tick(0);  // asks for the gateway's MAC: a neighbor solicitation to its solicited-node group
+  ASSERT_FALSE(o.uplink.empty());
+  const auto ns = std::get<packet::Parsed>(packet::parse(o.uplink.back()));
+  EXPECT_EQ(ns.icmp_type, 135);
+  EXPECT_EQ(ns.nd_target.str(), "fd00:100::1");
+  EXPECT_EQ(ns.dst6.str(), "ff02::1:ff00:1");
+  EXPECT_TRUE(packet::l4_checksum_ok(o.uplink.back(), ns));
+  // The router's advertisement (any NDP message from it) teaches its MAC.
+  Bytes na = ip6_frame(Ip6{"fd00:100::1", "fd00:100::2", 255, kRouterMac, kUplinkMac}, 58,
+                       hex({136, 0, 0, 0, 0x60, 0, 0, 0, 0xfd, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}), 2);
+  EXPECT_EQ(p6.from_uplink(na, 0), std::nullopt);
+  o.clear();
+  EXPECT_EQ(p6.from_client(kUntrusted, tcp6(out6, 40000, 443, 0x02), {}, 0), std::nullopt);
+  ASSERT_EQ(o.uplink.size(), 1u);
+  EXPECT_FRAME(o.uplink[0], tcp6(Ip6{"fd00:100::2", "2001:db8::1", 63, kUplinkMac, kRouterMac}, 40000, 443, 0x02));
+  EXPECT_EQ(p6.from_uplink(tcp6(Ip6{"2001:db8::1", "fd00:100::2", 64, kRouterMac, kUplinkMac}, 443, 40000, 0x12, 5, 1001), 0), std::nullopt);
+  ASSERT_EQ(o.vifs.size(), 1u);
+  EXPECT_FRAME(o.vifs[0].second, tcp6(Ip6{"2001:db8::1", "fd09:24ef:4179::a89:6", 63, kGwMac, kClientMac}, 443, 40000, 0x12, 5, 1001));
+  // A blocked IPv6 port is answered with a reset; our uplink address answers neighbor solicitations.
+  o.clear();
+  EXPECT_EQ(p6.from_client(kUntrusted, tcp6(Ip6{"fd09:24ef:4179::a89:6", "2001:db9::1"}, 40001, 80, 0x02), {}, 0), DropReason::rule_policy);
+  ASSERT_EQ(o.vifs.size(), 1u);
+  const auto rst = std::get<packet::Parsed>(packet::parse(o.vifs[0].second));
+  EXPECT_EQ(rst.tcp_flags & 0x04, 0x04);
+  EXPECT_TRUE(packet::l4_checksum_ok(o.vifs[0].second, rst));
+  Bytes ns_us = ip6_frame(Ip6{"fd00:100::1", "ff02::1:ff00:2", 255, kRouterMac, MacAddr{{0x33, 0x33, 0xff, 0, 0, 2}}}, 58,
+                          hex({135, 0, 0, 0, 0, 0, 0, 0, 0xfd, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2}), 2);
+  EXPECT_EQ(p6.from_uplink(ns_us, 0), std::nullopt);
+  ASSERT_EQ(o.uplink.size(), 1u);
+  EXPECT_EQ(std::get<packet::Parsed>(packet::parse(o.uplink[0])).icmp_type, 136);
+}
+
 TEST_F(PipelineTest, CsumBlankIsCompleted) {
   Bytes f = udp(kFromWork, 40000, 9999);
   // What Linux netfront sends with NETTXF_csum_blank: only the pseudo-header sum in the field.
