@@ -143,6 +143,18 @@ std::optional<ConfigError> parse_firewall(Parser& p, const toml::table& t, Confi
   return std::nullopt;
 }
 
+std::optional<ConfigError> parse_self(Parser& p, const toml::table& t, Config& c) {
+  if (!p.check_keys(t, "self.", {"interface", "address"})) return ConfigError{p.error};
+  const auto* n = t.get("interface");
+  const auto s = n ? n->value_exact<std::string>() : std::nullopt;
+  if (!s || s->empty() || s->size() > 15 || s->find('/') != std::string::npos)
+    return ConfigError{"self.interface: must be an interface name (1 to 15 characters)"};
+  c.self.interface = *s;
+  if (!t.get("address")) return ConfigError{"self.address: missing"};
+  if (!p.address(t, "self", "address", c.self.address)) return ConfigError{p.error};
+  return std::nullopt;
+}
+
 std::optional<ConfigError> parse_rules(const toml::table& t, Config& c) {
   for (const auto& [vm, node] : t) {
     const std::string name = "rules." + std::string(vm.str());
@@ -175,9 +187,9 @@ std::variant<Config, ConfigError> parse_config(std::string_view text) {
   }
   Config c;
   Parser p{root, {}};
-  if (!p.check_keys(root, "", {"log", "netback", "uplink", "firewall", "rules"}))
+  if (!p.check_keys(root, "", {"log", "netback", "uplink", "firewall", "self", "rules"}))
     return ConfigError{p.error};
-  for (const char* section : {"uplink", "firewall", "rules"}) {
+  for (const char* section : {"uplink", "firewall", "self", "rules"}) {
     const auto* node = root.get(section);
     if (node && !node->as_table()) return ConfigError{std::string(section) + ": must be a table"};
   }
@@ -185,6 +197,8 @@ std::variant<Config, ConfigError> parse_config(std::string_view text) {
     if (auto e = parse_uplink(p, *t, c)) return *e;
   if (const auto* t = root["firewall"].as_table())
     if (auto e = parse_firewall(p, *t, c)) return *e;
+  if (const auto* t = root["self"].as_table())
+    if (auto e = parse_self(p, *t, c)) return *e;
   if (const auto* t = root["rules"].as_table())
     if (auto e = parse_rules(*t, c)) return *e;
 

@@ -25,6 +25,9 @@
 //   max_flows = 65536              # connection table size
 //   max_flows_per_vm = 8192
 //   vms_without_rules = "drop"     # rules of a VM missing from [rules]: "drop" or "accept"
+//   [self]                         # the firewall VM's own traffic, through xfwd (optional)
+//   interface = "xfw0"             # a TAP xfwd creates and routes (default route) through
+//   address = "10.137.255.254"     # the kernel's address on it; rules key: "self"
 //   [rules]                        # per VM name, Qubes syntax, first match wins
 //   work = ["action=accept"]
 //
@@ -48,10 +51,16 @@ struct UplinkConfig {
   std::optional<packet::MacAddr> mac;
 };
 
+struct SelfConfig {
+  std::string interface;  // empty: no TAP for the firewall VM's own traffic
+  packet::Ipv4Addr address;
+};
+
 struct Config {
   std::string log_level = "info";
   netback::NetbackConfig netback;
   UplinkConfig uplink;
+  SelfConfig self;
   firewall::PipelineConfig pipeline;
   bool resolvers_set = false;  // else the nameservers of /etc/resolv.conf
   bool accept_without_rules = false;

@@ -6,14 +6,29 @@ Dataplane::Dataplane(firewall::PipelineConfig cfg, uint64_t seed)
     : pipeline_(std::move(cfg), *this, seed) {}
 
 void Dataplane::vif_up(const netback::VifInfo& v) {
-  if (v.id.slot >= vifs_.size()) vifs_.resize(v.id.slot + 1);
-  vifs_[v.id.slot] = VifStats{v, true, 0, 0};
-  pipeline_.vif_up(v);
+  netback::VifInfo info = v;
+  info.id = to_pipeline(v.id);
+  if (info.id.slot >= vifs_.size()) vifs_.resize(info.id.slot + 1);
+  vifs_[info.id.slot] = VifStats{info, true, 0, 0};
+  pipeline_.vif_up(info);
 }
 
 void Dataplane::vif_down(netback::VifId v) {
-  if (v.slot < vifs_.size()) vifs_[v.slot].up = false;
-  pipeline_.vif_down(v);
+  const auto id = to_pipeline(v);
+  if (id.slot < vifs_.size()) vifs_[id.slot].up = false;
+  pipeline_.vif_down(id);
+}
+
+void Dataplane::attach_self(SelfTap& tap, packet::Ipv4Addr addr) {
+  self_ = &tap;
+  netback::VifInfo info{kSelf, xen::DomId{0}, 0, "self", tap.mac(), xen::IpList{{addr}, {}}};
+  if (vifs_.empty()) vifs_.resize(1);
+  vifs_[0] = VifStats{info, true, 0, 0};
+  pipeline_.vif_up(info);
+}
+
+void Dataplane::from_self(std::span<const std::byte> f) {
+  count(pipeline_.from_client(kSelf, f, {}, now_ms()), vifs_.empty() ? nullptr : &vifs_[0]);
 }
 
 void Dataplane::count(std::optional<firewall::DropReason> r, VifStats* v) {
@@ -26,8 +41,9 @@ void Dataplane::count(std::optional<firewall::DropReason> r, VifStats* v) {
 }
 
 void Dataplane::from_guest(netback::VifId v, std::span<const std::byte> f, netback::TxFlags fl) {
-  VifStats* s = v.slot < vifs_.size() ? &vifs_[v.slot] : nullptr;
-  count(pipeline_.from_client(v, f, fl, now_ms()), s);
+  const auto id = to_pipeline(v);
+  VifStats* s = id.slot < vifs_.size() ? &vifs_[id.slot] : nullptr;
+  count(pipeline_.from_client(id, f, fl, now_ms()), s);
 }
 
 void Dataplane::from_uplink(std::span<const std::byte> f, bool csum_blank) {
@@ -41,7 +57,11 @@ void Dataplane::to_uplink(std::span<const std::byte> f) {
 }
 
 void Dataplane::to_vif(netback::VifId v, std::span<const std::byte> f) {
-  if (nb_) (void)nb_->to_guest(v, f);
+  if (v.slot == kSelf.slot) {
+    if (self_) self_->send(f);
+  } else if (nb_) {
+    (void)nb_->to_guest(netback::VifId{v.slot - 1, v.gen}, f);
+  }
 }
 
 }  // namespace xfw::daemon

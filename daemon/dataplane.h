@@ -2,8 +2,10 @@
 //
 // Netback hands every frame a guest sends to from_guest(); the Pipeline decides; what it
 // forwards comes back through to_vif() (Netback::to_guest, which only queues) or to_uplink()
-// (batched, sent by flush()). Frames read from the uplink go the other way. Drops are counted
-// per reason, in total and per vif; nothing is logged per packet.
+// (batched, sent by flush()). Frames read from the uplink go the other way. The firewall VM's
+// own TAP (self_tap.h) is one more client: the pipeline knows it as slot 0, and netback's vif
+// slot s as s + 1. Drops are counted per reason, in total and per vif; nothing is logged per
+// packet.
 #pragma once
 
 #include <array>
@@ -11,6 +13,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "daemon/self_tap.h"
 #include "daemon/uplink.h"
 #include "firewall/pipeline.h"
 #include "netback/netback.h"
@@ -35,6 +38,9 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
     nb_ = &nb;
     uplink_ = uplink;
   }
+  // The firewall VM's own TAP, as a client with address `addr` (rules keyed "self").
+  void attach_self(SelfTap& tap, packet::Ipv4Addr addr);
+  void from_self(std::span<const std::byte> f);
 
   // netback::FrameSink
   void vif_up(const netback::VifInfo& v) override;
@@ -66,7 +72,10 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
   netback::Netback* nb_ = nullptr;
   Uplink* uplink_ = nullptr;
   std::array<uint64_t, kDropReasons> drops_{};
-  std::vector<VifStats> vifs_;  // by VifId slot
+  std::vector<VifStats> vifs_;  // by pipeline slot (netback's + 1; 0: the self TAP)
+  SelfTap* self_ = nullptr;
+  static constexpr netback::VifId kSelf{0, 1};
+  static netback::VifId to_pipeline(netback::VifId v) { return {v.slot + 1, v.gen}; }
   uint64_t uplink_forwarded_ = 0;
 };
 

@@ -53,6 +53,10 @@ void print_summary(const netback::Netback& nb, const daemon::Dataplane& dp) {
                 static_cast<unsigned long long>(fwd), static_cast<unsigned long long>(drop));
     frames += d.counters.from_guest_packets;
   }
+  if (!dp.vifs().empty() && dp.vifs()[0].up)
+    std::printf("%-6s %-10s %-16s %-10s %12s %12llu %12llu\n", "-", "self", dp.vifs()[0].info.ips.v4[0].str().c_str(),
+                "TAP", "-", static_cast<unsigned long long>(dp.vifs()[0].forwarded),
+                static_cast<unsigned long long>(dp.vifs()[0].dropped));
   std::printf("total: %zu vifs connected, %llu frames from guests, %llu from the uplink forwarded\n",
               nb.connected_vifs(), static_cast<unsigned long long>(frames),
               static_cast<unsigned long long>(dp.uplink_forwarded()));
@@ -123,6 +127,12 @@ int main(int argc, char** argv) {
     if (!uplink) return fail(err);
     cfg.pipeline.uplink_mac = cfg.uplink.mac.value_or(uplink->mac());
   }
+  std::unique_ptr<daemon::SelfTap> self_tap;
+  if (!cfg.self.interface.empty()) {
+    std::string err;
+    self_tap = daemon::SelfTap::open(cfg.self.interface, cfg.self.address, cfg.pipeline.gateway, &err);
+    if (!self_tap) return fail(err);
+  }
 
   // The hypervisor: real devices, or the simulated one acting as driver domain 1.
   std::optional<xen::real::Handles> real;
@@ -151,12 +161,18 @@ int main(int argc, char** argv) {
   for (auto& [vm, rules] : cfg.rules) (void)dp.pipeline().set_rules(vm, rules);
   netback::Netback nb(*xs, *gnt, *evt, dp, cfg.netback);
   dp.attach(nb, uplink.get());
+  if (self_tap) dp.attach_self(*self_tap, cfg.self.address);
   std::string err;
   if (!nb.start(&err)) return fail(err);
   daemon::EventLoop loop(io, *xs, *evt, nb);
   if (uplink) {
     loop.add_reader(uplink->fd(), [&] {
       uplink->receive([&](std::span<const std::byte> f, bool csum_blank) { dp.from_uplink(f, csum_blank); });
+    });
+  }
+  if (self_tap) {
+    loop.add_reader(self_tap->fd(), [&] {
+      self_tap->receive([&](std::span<const std::byte> f) { dp.from_self(f); });
     });
   }
   loop.add_periodic(std::chrono::milliseconds(250), [&] { dp.tick(); });

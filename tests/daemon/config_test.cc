@@ -75,6 +75,9 @@ inter_vm = true
 max_flows = 1000
 max_flows_per_vm = 10
 vms_without_rules = "accept"
+[self]
+interface = "xfw0"
+address = "10.137.255.254"
 [rules]
 work = ["action=accept proto=tcp dstports=443-443", "action=drop"]
 untrusted = []
@@ -98,6 +101,8 @@ untrusted = []
   EXPECT_EQ(c.pipeline.limits.max_flows_per_vif, 10u);
   EXPECT_TRUE(c.accept_without_rules);
   EXPECT_EQ(c.rules.at("work").size(), 2u);
+  EXPECT_EQ(c.self.interface, "xfw0");
+  EXPECT_EQ(c.self.address.str(), "10.137.255.254");
   EXPECT_EQ(c.rules.at("untrusted").size(), 0u);
 }
 
@@ -113,6 +118,8 @@ TEST(Config, FirewallErrorsNameTheKey) {
   EXPECT_EQ(error_of("[firewall]\nvms_without_rules = \"maybe\"\n"), "firewall.vms_without_rules: must be \"drop\" or \"accept\"");
   EXPECT_EQ(error_of("[firewall]\npolicy = 1\n"), "firewall.policy: unknown key");
   EXPECT_EQ(error_of("rules = 1\n"), "rules: must be a table");
+  EXPECT_EQ(error_of("[self]\ninterface = \"xfw0\"\n"), "self.address: missing");
+  EXPECT_EQ(error_of("[self]\naddress = \"10.0.0.1\"\n"), "self.interface: must be an interface name (1 to 15 characters)");
   EXPECT_EQ(error_of("[rules]\nwork = \"action=accept\"\n"), "rules.work: must be a list of rules");
   EXPECT_EQ(error_of("[rules]\nwork = [\"action=accept\", \"action=accept proto=tcp dstports=443-80\"]\n"),
             "rules.work[1]: dstports: low port 443 is above high port 80\n"

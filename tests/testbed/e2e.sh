@@ -33,6 +33,10 @@ check "untrusted: IPv6 through NAT66 (rule dst6, port 8081)" bash -c "
 check "untrusted: IPv6 ping of the gateway" tb_ns untrusted ping -6 -c1 -W2 fd09:24ef:4179::a89:1
 check "untrusted: IPv6 to a blocked port is refused at once" bash -c "
   ip netns exec $TB-untrusted curl -s --max-time 3 'http://[fd00:100::1]:80/'; [ \$? = 7 ]"
+check "the firewall VM's own traffic goes through xfwd (xfw0)" bash -c "
+  [ \"\$(ip netns exec $TB-fw curl -s --max-time 5 http://192.168.100.1/)\" = 'hello from the netvm' ] &&
+  [ \"\$(ip netns exec $TB-fw dig +short +time=2 @10.139.1.1 example.test)\" = 192.168.100.1 ]"
+check "the firewall VM's own traffic follows its rules (no ping)" expect_fail tb_ns fw ping -c1 -W1 192.168.100.1
 check "untrusted: allowed port 443 works" tb_ns untrusted curl -sf --max-time 5 -o /dev/null http://192.168.100.1:443/
 # A blocked port is rejected (TCP RST): curl fails at once with "connection refused" (exit 7).
 check "untrusted: blocked port 80 is refused at once" bash -c "

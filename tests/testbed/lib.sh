@@ -2,7 +2,8 @@
 #
 #   source tests/testbed/lib.sh; tb_up /path/to/xfwd; ...; tb_down
 # Namespaces (all made here, all removed by tb_down; traffic never leaves them):
-#   $TB-fw        xfwd (--xen=sim), its uplink "up0" (no IPv4 address: xfwd owns it)
+#   $TB-fw        xfwd (--xen=sim), its uplink "up0" (no IPv4 address: xfwd owns it), and
+#                 "xfw0" 10.137.255.254, the firewall VM's own traffic through xfwd
 #   $TB-netvm     "eth0" 192.168.100.1/24: busybox httpd on :80, :443, :8080, dnsmasq on :53
 #                 (*.example.test -> 192.168.100.1)
 #   $TB-work      xt-work 10.137.0.5    rules: accept everything
@@ -50,7 +51,11 @@ gateway6 = "fd00:100::1"
 gateway = "10.137.0.1"
 gateway6 = "fd09:24ef:4179::a89:1"
 resolvers = ["192.168.100.1"]
+[self]
+interface = "xfw0"
+address = "10.137.255.254"
 [rules]
+self = ["action=accept proto=tcp", "action=accept specialtarget=dns"]
 "10.137.0.5" = ["action=accept"]   # the driver domain cannot read VM names: by address
 "10.137.0.6" = ["action=accept proto=tcp dstports=443-443", "action=accept specialtarget=dns",
                 "action=accept proto=tcp dsthost=web.example.test dstports=8080-8080",
