@@ -47,8 +47,8 @@ inline Bytes ip4_frame(const Ip4& h, uint8_t proto, Bytes l4, std::size_t csum_a
   return f;
 }
 
-inline Bytes tcp(const Ip4& h, uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq = 1000,
-                 uint32_t ack = 0, const Bytes& payload = {}, uint16_t window = 65535) {
+inline Bytes tcp_segment(uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack,
+                         const Bytes& payload = {}, uint16_t window = 65535) {
   Bytes t(20);
   packet::wr16(t.data(), sport);
   packet::wr16(t.data() + 2, dport);
@@ -58,7 +58,12 @@ inline Bytes tcp(const Ip4& h, uint16_t sport, uint16_t dport, uint8_t flags, ui
   t[13] = std::byte{flags};
   packet::wr16(t.data() + 14, window);
   append(t, payload);
-  return ip4_frame(h, packet::ipproto::tcp, t, 16);
+  return t;
+}
+
+inline Bytes tcp(const Ip4& h, uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq = 1000,
+                 uint32_t ack = 0, const Bytes& payload = {}, uint16_t window = 65535) {
+  return ip4_frame(h, packet::ipproto::tcp, tcp_segment(sport, dport, flags, seq, ack, payload, window), 16);
 }
 
 inline Bytes udp(const Ip4& h, uint16_t sport, uint16_t dport, const Bytes& payload = hex({1, 2, 3, 4})) {
@@ -116,15 +121,7 @@ inline Bytes ip6_frame(const Ip6& h, uint8_t next, Bytes l4, std::size_t csum_at
 
 inline Bytes tcp6(const Ip6& h, uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq = 1000,
                   uint32_t ack = 0) {
-  Bytes t(20);
-  packet::wr16(t.data(), sport);
-  packet::wr16(t.data() + 2, dport);
-  packet::wr32(t.data() + 4, seq);
-  packet::wr32(t.data() + 8, ack);
-  t[12] = std::byte{0x50};
-  t[13] = std::byte{flags};
-  packet::wr16(t.data() + 14, 65535);
-  return ip6_frame(h, packet::ipproto::tcp, t, 16);
+  return ip6_frame(h, packet::ipproto::tcp, tcp_segment(sport, dport, flags, seq, ack), 16);
 }
 
 // "" when equal, else where the frames first differ, for test messages.
