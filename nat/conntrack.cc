@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 
 #include "packet/parse.h"
 
@@ -16,9 +17,9 @@ uint64_t mix(uint64_t h, uint64_t v) {  // a multiply-xorshift step (splitmix64'
   return h;
 }
 
-uint64_t load64(const uint8_t* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = v << 8 | p[i];
+uint64_t load64(const uint8_t* p) {  // host order: only hashed, never shown
+  uint64_t v;
+  std::memcpy(&v, p, 8);
   return v;
 }
 
@@ -60,13 +61,15 @@ void ConnTrack::set_uplink(bool v6, const Addr& a) {
   uplink_[v6] = a;
 }
 
+// Keyed with the seed, so a guest cannot aim its flows at one chain without knowing it.
 std::size_t ConnTrack::bucket(const Key& k) const {
-  uint64_t h = mix(seed_, load64(k.src.b.data()));
-  h = mix(h, load64(k.src.b.data() + 8));
-  h = mix(h, load64(k.dst.b.data()));
-  h = mix(h, load64(k.dst.b.data() + 8));
-  h = mix(h, uint64_t(k.sport) << 24 | uint64_t(k.dport) << 8 | k.proto);
-  return std::size_t(h) & (orig_heads_.size() - 1);
+  constexpr uint64_t kMul = 0x9E3779B97F4A7C15ull;
+  uint64_t h = seed_;
+  for (uint64_t w : {load64(k.src.b.data()), load64(k.src.b.data() + 8), load64(k.dst.b.data()),
+                     load64(k.dst.b.data() + 8),
+                     uint64_t(k.sport) << 24 | uint64_t(k.dport) << 8 | k.proto})
+    h = (h ^ w) * kMul, h ^= h >> 31;
+  return std::size_t(mix(h, seed_)) & (orig_heads_.size() - 1);
 }
 
 Key ConnTrack::reply_key(const Flow& f) const {

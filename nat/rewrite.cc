@@ -37,22 +37,25 @@ std::size_t l4_csum_off(std::span<const std::byte> f, const packet::Parsed& p) {
   return off;
 }
 
-// Replaces 16-bit words at `at` with `words`, folding the change into the checksums at
-// `ip_csum` (0: none) and `l4_csum` (0: none).
+// Replaces the 16-bit words at `at` with `bytes` and folds the change into the checksums at
+// `ip_csum` and `l4_csum` (0: none) at once: RFC 1624 eqn. 3 summed over the words,
+// HC' = ~(~HC + sum(~m) + sum(m')).
 void replace(std::span<std::byte> f, std::size_t at, const uint8_t* bytes, std::size_t n,
              std::size_t ip_csum, std::size_t l4_csum, bool udp_csum) {
+  uint64_t delta = 0;
   for (std::size_t i = 0; i < n; i += 2) {
     const uint16_t old_w = packet::rd16(f.data() + at + i);
     const auto new_w = uint16_t(bytes[i] << 8 | bytes[i + 1]);
-    if (old_w == new_w) continue;
+    delta += uint16_t(~old_w) + uint64_t(new_w);
     packet::wr16(f.data() + at + i, new_w);
-    if (ip_csum) packet::wr16(f.data() + ip_csum, packet::update16(packet::rd16(f.data() + ip_csum), old_w, new_w));
-    if (l4_csum) {
-      uint16_t c = packet::update16(packet::rd16(f.data() + l4_csum), old_w, new_w);
-      if (udp_csum && c == 0) c = 0xFFFF;  // RFC 768: a computed zero is sent as all ones
-      packet::wr16(f.data() + l4_csum, c);
-    }
   }
+  auto apply = [&](std::size_t off) {
+    uint16_t c = uint16_t(~packet::fold(uint16_t(~packet::rd16(f.data() + off)) + delta));
+    if (udp_csum && off == l4_csum && c == 0) c = 0xFFFF;  // RFC 768: a computed zero is all ones
+    packet::wr16(f.data() + off, c);
+  };
+  if (ip_csum) apply(ip_csum);
+  if (l4_csum) apply(l4_csum);
 }
 
 void set_endpoint(std::span<std::byte> f, packet::Parsed& p, bool src, const Addr& a,
