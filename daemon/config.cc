@@ -155,6 +155,17 @@ std::optional<ConfigError> parse_self(Parser& p, const toml::table& t, Config& c
   return std::nullopt;
 }
 
+std::optional<ConfigError> parse_path(const toml::table& t, const std::string& section, const char* key,
+                                      std::string& out, bool absolute) {
+  const auto* n = t.get(key);
+  if (!n) return std::nullopt;
+  const auto s = n->value_exact<std::string>();
+  if (!s || s->empty() || s->size() > 200 || (absolute && (*s)[0] != '/'))
+    return ConfigError{section + "." + key + (absolute ? ": must be an absolute path" : ": must be a name")};
+  out = *s;
+  return std::nullopt;
+}
+
 std::optional<ConfigError> parse_rules(const toml::table& t, Config& c) {
   for (const auto& [vm, node] : t) {
     const std::string name = "rules." + std::string(vm.str());
@@ -187,9 +198,9 @@ std::variant<Config, ConfigError> parse_config(std::string_view text) {
   }
   Config c;
   Parser p{root, {}};
-  if (!p.check_keys(root, "", {"log", "netback", "uplink", "firewall", "self", "rules"}))
+  if (!p.check_keys(root, "", {"log", "netback", "uplink", "firewall", "self", "control", "state", "rules"}))
     return ConfigError{p.error};
-  for (const char* section : {"uplink", "firewall", "self", "rules"}) {
+  for (const char* section : {"uplink", "firewall", "self", "control", "state", "rules"}) {
     const auto* node = root.get(section);
     if (node && !node->as_table()) return ConfigError{std::string(section) + ": must be a table"};
   }
@@ -199,6 +210,15 @@ std::variant<Config, ConfigError> parse_config(std::string_view text) {
     if (auto e = parse_firewall(p, *t, c)) return *e;
   if (const auto* t = root["self"].as_table())
     if (auto e = parse_self(p, *t, c)) return *e;
+  if (const auto* t = root["control"].as_table()) {
+    if (!p.check_keys(*t, "control.", {"socket", "group"})) return ConfigError{p.error};
+    if (auto e = parse_path(*t, "control", "socket", c.control_socket, true)) return *e;
+    if (auto e = parse_path(*t, "control", "group", c.control_group, false)) return *e;
+  }
+  if (const auto* t = root["state"].as_table()) {
+    if (!p.check_keys(*t, "state.", {"directory"})) return ConfigError{p.error};
+    if (auto e = parse_path(*t, "state", "directory", c.state_dir, true)) return *e;
+  }
   if (const auto* t = root["rules"].as_table())
     if (auto e = parse_rules(*t, c)) return *e;
 

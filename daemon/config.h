@@ -28,7 +28,13 @@
 //   [self]                         # the firewall VM's own traffic, through xfwd (optional)
 //   interface = "xfw0"             # a TAP xfwd creates and routes (default route) through
 //   address = "10.137.255.254"     # the kernel's address on it; rules key: "self"
-//   [rules]                        # per VM name, Qubes syntax, first match wins
+//   [control]
+//   socket = "/run/xfw/control.sock"
+//   group = "xfw"                  # may use xfwctl besides root (a missing group: root only)
+//   [state]
+//   directory = "/var/lib/xfw"     # rules.json: the rules xfwctl manages, kept across restarts
+//   [rules]                        # the first rules, used while the state has none; SIGHUP
+//                                  # loads them again (into the state)
 //   work = ["action=accept"]
 //
 // Unknown keys and bad values are errors that name the key; load_config() never throws.
@@ -58,6 +64,9 @@ struct SelfConfig {
 
 struct Config {
   std::string log_level = "info";
+  std::string control_socket = "/run/xfw/control.sock";
+  std::string control_group = "xfw";
+  std::string state_dir = "/var/lib/xfw";
   netback::NetbackConfig netback;
   UplinkConfig uplink;
   SelfConfig self;

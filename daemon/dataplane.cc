@@ -2,6 +2,31 @@
 
 namespace xfw::daemon {
 
+// "tcp 10.137.0.6:40000 -> 192.0.2.1:80", "arp who-has 10.137.0.1", "ipv6 ...": for the drop log.
+std::string describe(std::span<const std::byte> frame) {
+  const auto r = packet::parse(frame);
+  if (const auto* e = std::get_if<packet::ParseError>(&r)) return std::string("malformed: ") + packet::name(*e);
+  const auto& p = std::get<packet::Parsed>(r);
+  if (p.l3 == packet::L3::arp) return (p.arp_op == 1 ? "arp who-has " : "arp reply ") + p.arp_tpa.str();
+  if (p.l3 == packet::L3::other) return "ethertype 0x" + std::to_string(p.ethertype);
+  const bool v6 = p.l3 == packet::L3::ipv6;
+  const std::string src = v6 ? p.src6.str() : p.src4.str(), dst = v6 ? p.dst6.str() : p.dst4.str();
+  auto ep = [&](const std::string& a, uint16_t port) { return v6 ? "[" + a + "]:" + std::to_string(port) : a + ":" + std::to_string(port); };
+  switch (p.proto) {
+    case packet::ipproto::tcp:
+    case packet::ipproto::udp:
+      if (p.has_l4)
+        return std::string(p.proto == packet::ipproto::tcp ? "tcp " : "udp ") + ep(src, p.sport) + " -> " + ep(dst, p.dport);
+      break;
+    case packet::ipproto::icmp:
+    case packet::ipproto::icmpv6:
+      if (p.has_l4)
+        return std::string(v6 ? "icmpv6 " : "icmp ") + src + " -> " + dst + " type " + std::to_string(p.icmp_type);
+      break;
+  }
+  return "proto " + std::to_string(p.proto) + " " + src + " -> " + dst;
+}
+
 Dataplane::Dataplane(firewall::PipelineConfig cfg, uint64_t seed)
     : pipeline_(std::move(cfg), *this, seed) {}
 
@@ -28,28 +53,53 @@ void Dataplane::attach_self(SelfTap& tap, packet::Ipv4Addr addr) {
 }
 
 void Dataplane::from_self(std::span<const std::byte> f) {
-  count(pipeline_.from_client(kSelf, f, {}, now_ms()), vifs_.empty() ? nullptr : &vifs_[0]);
+  count(pipeline_.from_client(kSelf, f, {}, now_ms()), vifs_.empty() ? nullptr : &vifs_[0], f);
 }
 
-void Dataplane::count(std::optional<firewall::DropReason> r, VifStats* v) {
+void Dataplane::count(std::optional<firewall::DropReason> r, VifStats* v, std::span<const std::byte> frame) {
   if (!r) {
     if (v) ++v->forwarded;
     return;
   }
   ++drops_[std::size_t(*r)];
   if (v) ++v->dropped;
+  record(*r, v, frame);
+}
+
+// A drop log, rate limited: a flood of bad frames costs a counter increment each, no more.
+void Dataplane::record(firewall::DropReason r, const VifStats* v, std::span<const std::byte> frame) {
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  if (now / 1000 != log_second_) {
+    log_second_ = now / 1000;
+    log_budget_ = kDropLogRate;
+  }
+  if (log_budget_ <= 0) return;
+  --log_budget_;
+  DropRecord d;
+  d.seq = ++drop_seq_;
+  d.time_ms = now;
+  d.vm = v ? pipeline_.vm_of(v->info.id) : "";
+  if (v && d.vm.empty()) d.vm = v->info.name;
+  d.reason = r;
+  d.len = uint32_t(frame.size());
+  d.head.assign(frame.begin(), frame.begin() + long(std::min(frame.size(), kSnapLen)));
+  d.what = describe(frame);
+  if (recent_.size() == kDropLog) recent_.pop_front();
+  recent_.push_back(std::move(d));
+  if (on_drop) on_drop(recent_.back());
 }
 
 void Dataplane::from_guest(netback::VifId v, std::span<const std::byte> f, netback::TxFlags fl) {
   const auto id = to_pipeline(v);
   VifStats* s = id.slot < vifs_.size() ? &vifs_[id.slot] : nullptr;
-  count(pipeline_.from_client(id, f, fl, now_ms()), s);
+  count(pipeline_.from_client(id, f, fl, now_ms()), s, f);
 }
 
 void Dataplane::from_uplink(std::span<const std::byte> f, bool csum_blank) {
   const auto r = pipeline_.from_uplink(f, now_ms(), csum_blank);
   if (!r) ++uplink_forwarded_;
-  count(r, nullptr);
+  count(r, nullptr, f);
 }
 
 void Dataplane::to_uplink(std::span<const std::byte> f) {

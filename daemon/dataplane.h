@@ -11,6 +11,9 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "daemon/self_tap.h"
@@ -25,11 +28,25 @@ inline constexpr std::size_t kDropReasons =
     0 XFW_FIREWALL_DROP_REASONS(XFW_X);
 #undef XFW_X
 
+// One dropped frame, as `xfwctl drops` and `capture --drops` show it. Recorded at most
+// kDropLogRate times a second (the counters are always exact).
+struct DropRecord {
+  uint64_t seq = 0;
+  int64_t time_ms = 0;  // wall clock (ms since the epoch)
+  std::string vm;       // "" for the uplink
+  firewall::DropReason reason{};
+  std::string what;     // "tcp 10.137.0.6:40000 -> 192.0.2.1:80"
+  uint32_t len = 0;     // the frame's length
+  std::vector<std::byte> head;  // its first kSnapLen bytes
+};
+
 struct VifStats {
   netback::VifInfo info;
   bool up = false;
   uint64_t forwarded = 0, dropped = 0;
 };
+
+[[nodiscard]] std::string describe(std::span<const std::byte> frame);
 
 class Dataplane final : public netback::FrameSink, public firewall::Egress {
  public:
@@ -60,13 +77,19 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
   [[nodiscard]] const std::array<uint64_t, kDropReasons>& drops() const { return drops_; }
   [[nodiscard]] const std::vector<VifStats>& vifs() const { return vifs_; }
   [[nodiscard]] uint64_t uplink_forwarded() const { return uplink_forwarded_; }
+  [[nodiscard]] const std::deque<DropRecord>& recent_drops() const { return recent_; }
+  // Called for each recorded drop (the control socket streams them to `drops --follow`).
+  std::function<void(const DropRecord&)> on_drop;
+  static constexpr std::size_t kDropLog = 256, kSnapLen = 256;
+  static constexpr int kDropLogRate = 100;
   static int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::steady_clock::now().time_since_epoch()).count();
   }
 
  private:
-  void count(std::optional<firewall::DropReason> r, VifStats* v);
+  void count(std::optional<firewall::DropReason> r, VifStats* v, std::span<const std::byte> frame);
+  void record(firewall::DropReason r, const VifStats* v, std::span<const std::byte> frame);
 
   firewall::Pipeline pipeline_;
   netback::Netback* nb_ = nullptr;
@@ -77,6 +100,10 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
   static constexpr netback::VifId kSelf{0, 1};
   static netback::VifId to_pipeline(netback::VifId v) { return {v.slot + 1, v.gen}; }
   uint64_t uplink_forwarded_ = 0;
+  std::deque<DropRecord> recent_;
+  uint64_t drop_seq_ = 0;
+  int64_t log_second_ = 0;
+  int log_budget_ = 0;
 };
 
 }  // namespace xfw::daemon

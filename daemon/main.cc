@@ -11,6 +11,12 @@
 #include <utility>  // before Asio (Boost 1.74)
 #include <CLI/CLI.hpp>
 #include <boost/asio.hpp>
+#include <grp.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -20,6 +26,9 @@
 #include <optional>
 
 #include "daemon/config.h"
+#include "daemon/control.h"
+#include "daemon/control_api.h"
+#include "daemon/rules_store.h"
 #include "daemon/event_loop.h"
 #include "daemon/dataplane.h"
 #include "daemon/sim_guests.h"
@@ -74,6 +83,7 @@ int main(int argc, char** argv) {
   int sim_guests = 0;
   double sim_duration = 0;
   std::vector<std::string> sim_taps;
+  std::optional<std::string> control_socket_opt, state_dir_opt;
   auto* cfg_opt = app.add_option("--config", config_path, "configuration file (TOML)");
   app.add_option("--xen", xen_mode, "hypervisor: real or sim (simulated, for tests and demos)")
       ->check(CLI::IsMember({"real", "sim"}));
@@ -83,6 +93,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1000));
   app.add_option("--sim-duration", sim_duration, "with --xen=sim: stop after SECONDS")
       ->check(CLI::PositiveNumber);
+  app.add_option("--control-socket", control_socket_opt, "control socket path (\"\": none)");
+  app.add_option("--state-dir", state_dir_opt, "state directory (\"\": rules are not kept)");
   app.add_option("--sim-tap", sim_taps,
                  "with --xen=sim: a guest NAME=IPV4[,IPV6] whose network is the TAP device xt-NAME");
   try {
@@ -105,6 +117,8 @@ int main(int argc, char** argv) {
   if (const auto* err = std::get_if<daemon::ConfigError>(&loaded))
     return fail("config " + config_path + ": " + err->message);
   daemon::Config cfg = std::get<daemon::Config>(loaded);
+  const std::string control_socket = control_socket_opt.value_or(cfg.control_socket);
+  const std::string state_dir = state_dir_opt.value_or(cfg.state_dir);
   spdlog::set_level(spdlog::level::from_str(log_level.empty() ? cfg.log_level : log_level));
   cfg.netback.log = [](netback::LogLevel l, const std::string& m) {
     static constexpr spdlog::level::level_enum kMap[] = {
@@ -158,7 +172,17 @@ int main(int argc, char** argv) {
 
   boost::asio::io_context io;
   daemon::Dataplane dp(cfg.pipeline, std::random_device{}() | uint64_t(std::random_device{}()) << 32);
-  for (auto& [vm, rules] : cfg.rules) (void)dp.pipeline().set_rules(vm, rules);
+  // The rules: the state directory's (kept across restarts), else the config file's first rules.
+  const std::string rules_path = state_dir.empty() ? "" : state_dir + "/rules.json";
+  daemon::RuleMap rules = cfg.rules;
+  if (!rules_path.empty()) {
+    if (::mkdir(state_dir.c_str(), 0750) != 0 && errno != EEXIST)
+      return fail("state directory " + state_dir + ": " + std::strerror(errno));
+    auto stored = daemon::load_rules(rules_path);
+    if (const auto* e = std::get_if<daemon::StoreError>(&stored)) return fail(e->message);
+    if (auto& have = std::get<std::optional<daemon::RuleMap>>(stored)) rules = std::move(*have);
+  }
+  (void)daemon::apply_rules(dp.pipeline(), {}, rules);
   netback::Netback nb(*xs, *gnt, *evt, dp, cfg.netback);
   dp.attach(nb, uplink.get());
   if (self_tap) dp.attach_self(*self_tap, cfg.self.address);
@@ -187,9 +211,11 @@ int main(int argc, char** argv) {
   }
 
   boost::asio::signal_set hup(io, SIGHUP);
+  std::unique_ptr<daemon::ControlServer> control;
   auto stop = [&] {
     loop.stop();
     hup.cancel();
+    if (control) control->stop();
     if (guests) guests->stop();
     if (taps) taps->stop();
     io.stop();
@@ -199,7 +225,8 @@ int main(int argc, char** argv) {
     if (!ec) spdlog::info("signal {}: stopping", sig);
     stop();
   });
-  // SIGHUP: reload the [rules] of the config file, all VMs at once; a bad file changes nothing.
+  // SIGHUP: load the [rules] of the config file again (into the state), all VMs at once; a bad
+  // file changes nothing.
   std::function<void()> wait_hup = [&] {
     hup.async_wait([&](boost::system::error_code ec, int) {
       if (ec) return;
@@ -207,12 +234,15 @@ int main(int argc, char** argv) {
       if (const auto* e = std::get_if<daemon::ConfigError>(&again)) {
         spdlog::error("reload of {} refused, rules unchanged: {}", config_path, e->message);
       } else {
-        const auto& rules = std::get<daemon::Config>(again).rules;
-        std::size_t cut = 0;
-        for (const auto& vm : dp.pipeline().vms_with_rules())
-          if (!rules.count(vm)) cut += dp.pipeline().remove_rules(vm);
-        for (const auto& [vm, list] : rules) cut += dp.pipeline().set_rules(vm, list);
-        spdlog::warn("rules reloaded from {}: {} VMs, {} connections cut", config_path, rules.size(), cut);
+        const auto& fresh = std::get<daemon::Config>(again).rules;
+        const auto stored = rules_path.empty() ? std::nullopt : daemon::save_rules(rules_path, fresh);
+        if (stored) {
+          spdlog::error("reload of {} refused, rules unchanged: {}", config_path, stored->message);
+        } else {
+          const std::size_t cut = daemon::apply_rules(dp.pipeline(), rules, fresh);
+          rules = fresh;
+          spdlog::warn("rules reloaded from {}: {} VMs, {} connections cut", config_path, rules.size(), cut);
+        }
       }
       wait_hup();
     });
@@ -224,6 +254,23 @@ int main(int argc, char** argv) {
     duration.async_wait([&](boost::system::error_code ec) {
       if (!ec) stop();
     });
+  }
+  // The control socket (xfwctl).
+  daemon::ControlContext ctl_ctx{nb, dp, rules, rules_path, cfg.uplink.interface, daemon::Dataplane::now_ms()};
+  if (!control_socket.empty()) {
+    std::optional<gid_t> gid;
+    if (const group* g = ::getgrnam(cfg.control_group.c_str())) gid = g->gr_gid;
+    else spdlog::warn("group {} does not exist: only root may use xfwctl", cfg.control_group);
+    control = daemon::ControlServer::open(
+        io, control_socket, gid, [&](const nlohmann::json& req) { return daemon::handle_control(ctl_ctx, req); }, &err);
+    if (!control) return fail(err);
+    dp.on_drop = [&](const daemon::DropRecord& d) {
+      if (control->subscribers() == 0) return;
+      nlohmann::json e = daemon::drop_json(d, true);
+      e["event"] = "drop";
+      control->publish(e);
+    };
+    control->start();
   }
   spdlog::info("xfwd started ({} hypervisor), watching {}", xen_mode, nb.backend_root());
   loop.start();

@@ -402,6 +402,13 @@ std::size_t Pipeline::remove_rules(const std::string& vm) {
   return cut_forbidden(vm);
 }
 
+std::size_t Pipeline::flush_flows(const std::string& vm) {
+  std::size_t n = 0;
+  for (const auto& c : clients_)
+    if (c && vm_of(*c) == vm) n += ct_.flush_vif(c->id.slot);
+  return n;
+}
+
 std::vector<std::string> Pipeline::vms_with_rules() const {
   std::vector<std::string> out;
   for (const auto& [vm, v] : vms_) out.push_back(vm);

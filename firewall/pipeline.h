@@ -88,6 +88,7 @@ class Pipeline {
   std::size_t remove_rules(const std::string& vm);
   [[nodiscard]] const std::vector<Rule>* rules(const std::string& vm) const;
   [[nodiscard]] std::vector<std::string> vms_with_rules() const;
+  std::size_t flush_flows(const std::string& vm);  // `xfwctl conntrack flush VM`
   // The addresses a dsthost resolved to (an empty Resolved: the name does not resolve).
   void set_resolved(const std::string& host, Resolved addrs);
   [[nodiscard]] std::vector<std::string> hosts() const;  // every dsthost in use

@@ -51,7 +51,7 @@ TEST(Xfwd, NoXenDevicesExits2SayingWhich) {
 }
 
 TEST(Xfwd, SimulatedGuestsAttachAndSendFrames) {
-  const auto r = run("--xen=sim --config /dev/null --sim-guests 3 --sim-duration 1");
+  const auto r = run("--xen=sim --config /dev/null --control-socket '' --state-dir '' --sim-guests 3 --sim-duration 1");
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("total: 3 vifs connected"), std::string::npos) << r.out;
   for (const char* ip : {"10.137.0.10", "10.137.0.11", "10.137.0.12"}) {

@@ -62,6 +62,7 @@ self = ["action=accept proto=tcp", "action=accept specialtarget=dns"]
                 "action=accept proto=tcp dst6=fd00:100::/64 dstports=8081-8081"]
 TOML
   ip netns exec "$TB-fw" "$xfwd" --xen=sim --config "$TB_DIR/xfwd.toml" --log-level warn \
+    --control-socket "$TB_DIR/control.sock" --state-dir "$TB_DIR/state" \
     --sim-tap work=10.137.0.5 --sim-tap untrusted=10.137.0.6,fd09:24ef:4179::a89:6 "$@" > "$TB_DIR/xfwd.out" 2>&1 &
   TB_XFWD_PID=$!
   local vm ip

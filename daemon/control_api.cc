@@ -1,0 +1,270 @@
+#include "daemon/control_api.h"
+
+#include <chrono>
+
+#include "nat/rewrite.h"
+#include "packet/parse.h"
+
+namespace xfw::daemon {
+namespace {
+
+using nlohmann::json;
+
+json fail(const std::string& msg) { return json{{"ok", false}, {"error", msg}}; }
+json ok(json result) { return json{{"ok", true}, {"result", std::move(result)}}; }
+
+json rule_texts(const std::vector<firewall::Rule>& rules) {
+  json a = json::array();
+  for (const auto& r : rules) a.push_back(firewall::to_string(r));
+  return a;
+}
+
+// Parses a list of rule texts; on error, the reply names the rule number and the bad word.
+std::optional<json> parse_rules(const json& list, std::vector<firewall::Rule>& out) {
+  if (!list.is_array()) return fail("rules: expected a list of rules");
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (!list[i].is_string()) return fail("rule " + std::to_string(i) + ": not a string");
+    const auto text = list[i].get<std::string>();
+    auto r = firewall::parse_rule(text);
+    if (const auto* e = std::get_if<firewall::RuleError>(&r)) {
+      json err = fail("rule " + std::to_string(i) + ": " + e->message);
+      err["rule"] = i;
+      err["text"] = text;
+      err["offset"] = e->offset;
+      err["length"] = e->length;
+      return err;
+    }
+    out.push_back(std::get<firewall::Rule>(r));
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> vm_arg(const json& req, std::string* vm) {
+  if (!req.contains("vm") || !req["vm"].is_string()) return "missing \"vm\"";
+  *vm = req["vm"].get<std::string>();
+  if (!valid_vm_name(*vm)) return "bad VM name \"" + *vm + "\"";
+  return std::nullopt;
+}
+
+// Stores, then applies. Nothing changes if storing fails.
+json commit(ControlContext& ctx, RuleMap next) {
+  if (!ctx.rules_path.empty())
+    if (auto e = save_rules(ctx.rules_path, next)) return fail("rules not changed: " + e->message);
+  const std::size_t cut = apply_rules(ctx.dp.pipeline(), ctx.rules, next);
+  ctx.rules = std::move(next);
+  return ok(json{{"cut", cut}});
+}
+
+std::string addr_str(const nat::Addr& a, bool v6) { return v6 ? nat::v6_of(a).str() : nat::v4_of(a).str(); }
+
+json flow_json(const firewall::Pipeline& pl, const nat::ConnTrack& ct, const nat::Flow& f, int64_t now) {
+  const char* proto = f.orig.proto == 6 ? "tcp" : f.orig.proto == 17 ? "udp" : f.orig.v6 ? "icmpv6" : "icmp";
+  return json{{"vm", pl.vm_of(netback::VifId{f.vif_slot, f.vif_gen})},
+              {"proto", proto},
+              {"src", addr_str(f.orig.src, f.orig.v6)},
+              {"sport", f.orig.sport},
+              {"dst", addr_str(f.orig.dst, f.orig.v6)},
+              {"dport", f.orig.dport},
+              {"nat_dst", addr_str(f.nat_dst, f.orig.v6)},
+              {"nat_port", f.nat_port},
+              {"state", f.orig.proto == 6 ? nat::name(f.tcp) : (f.replied ? "REPLIED" : "UNREPLIED")},
+              {"expires_s", (f.expires - now) / 1000},
+              {"rule", f.rule},
+              {"uplink", addr_str(ct.uplink(f.orig.v6), f.orig.v6)}};
+}
+
+}  // namespace
+
+std::size_t apply_rules(firewall::Pipeline& pl, const RuleMap& old_rules, const RuleMap& new_rules) {
+  std::size_t cut = 0;
+  for (const auto& [vm, list] : old_rules)
+    if (!new_rules.count(vm)) cut += pl.remove_rules(vm);
+  for (const auto& [vm, list] : new_rules) cut += pl.set_rules(vm, list);
+  return cut;
+}
+
+json drop_json(const DropRecord& d, bool with_bytes) {
+  json j{{"seq", d.seq}, {"time_ms", d.time_ms}, {"vm", d.vm}, {"reason", firewall::name(d.reason)},
+         {"what", d.what}, {"len", d.len}};
+  if (with_bytes) {
+    static const char* kHex = "0123456789abcdef";
+    std::string hex;
+    for (auto b : d.head) {
+      hex += kHex[uint8_t(b) >> 4];
+      hex += kHex[uint8_t(b) & 15];
+    }
+    j["head"] = hex;
+  }
+  return j;
+}
+
+ControlServer::Reply handle_control(ControlContext& ctx, const json& req) {
+  if (!req.contains("command") || !req["command"].is_string()) return {fail("missing \"command\""), false};
+  const std::string cmd = req["command"];
+  auto& pl = ctx.dp.pipeline();
+  const int64_t now = Dataplane::now_ms();
+  std::string vm;
+
+  if (cmd == "status") {
+    return {ok(json{{"version", XFW_VERSION},
+                    {"uptime_s", (now - ctx.started_ms) / 1000},
+                    {"uplink", ctx.uplink},
+                    {"vifs", ctx.nb.connected_vifs()},
+                    {"flows", pl.conntrack().size()},
+                    {"flow_limit", pl.conntrack().capacity()}}),
+            false};
+  }
+  if (cmd == "vifs") {
+    json a = json::array();
+    for (const auto& d : ctx.nb.devices()) {
+      json v{{"domid", d.domid.value()}, {"devid", d.devid}, {"name", d.name}, {"mac", d.mac},
+             {"ips", d.ips}, {"state", xen::to_string(d.backend_state)}, {"connected", d.connected},
+             {"rx_packets", d.counters.from_guest_packets}, {"rx_bytes", d.counters.from_guest_bytes},
+             {"tx_packets", d.counters.to_guest_packets}, {"tx_bytes", d.counters.to_guest_bytes},
+             {"forwarded", 0}, {"dropped", 0}, {"vm", ""}};
+      for (const auto& s : ctx.dp.vifs())
+        if (s.up && s.info.domid == d.domid && s.info.devid == d.devid) {
+          v["forwarded"] = s.forwarded;
+          v["dropped"] = s.dropped;
+          v["vm"] = pl.vm_of(s.info.id);
+        }
+      uint64_t nb_drops = 0;
+      for (auto n : d.counters.drops) nb_drops += n;
+      v["dropped"] = v["dropped"].get<uint64_t>() + nb_drops;
+      if (!d.refused.empty()) v["refused"] = d.refused;
+      a.push_back(v);
+    }
+    return {ok(a), false};
+  }
+  if (cmd == "rules.list") {
+    json r = json::object();
+    const bool one = req.contains("vm");
+    if (one) {
+      if (auto e = vm_arg(req, &vm)) return {fail(*e), false};
+      const auto it = ctx.rules.find(vm);
+      r[vm] = it == ctx.rules.end() ? json::array() : rule_texts(it->second);
+    } else {
+      for (const auto& [name, list] : ctx.rules) r[name] = rule_texts(list);
+    }
+    return {ok(r), false};
+  }
+  if (cmd == "rules.add") {
+    if (auto e = vm_arg(req, &vm)) return {fail(*e), false};
+    std::vector<firewall::Rule> one;
+    if (auto e = parse_rules(json::array({req.value("rule", json())}), one)) return {*e, false};
+    RuleMap next = ctx.rules;
+    auto& list = next[vm];
+    std::size_t at = list.size();
+    if (req.contains("before")) {
+      if (!req["before"].is_number_unsigned() || req["before"].get<std::size_t>() >= list.size())
+        return {fail("--before: " + vm + " has no rule " + req["before"].dump() + " (it has " + std::to_string(list.size()) + ")"), false};
+      at = req["before"].get<std::size_t>();
+    }
+    list.insert(list.begin() + long(at), one[0]);
+    json r = commit(ctx, std::move(next));
+    if (r["ok"]) r["result"]["number"] = at;
+    return {r, false};
+  }
+  if (cmd == "rules.del") {
+    if (auto e = vm_arg(req, &vm)) return {fail(*e), false};
+    const auto it = ctx.rules.find(vm);
+    const std::size_t have = it == ctx.rules.end() ? 0 : it->second.size();
+    if (!req.contains("number") || !req["number"].is_number_unsigned() || req["number"].get<std::size_t>() >= have)
+      return {fail(vm + " has no rule " + req.value("number", json()).dump() + " (it has " + std::to_string(have) + ")"), false};
+    RuleMap next = ctx.rules;
+    next[vm].erase(next[vm].begin() + long(req["number"].get<std::size_t>()));
+    return {commit(ctx, std::move(next)), false};
+  }
+  if (cmd == "rules.replace") {
+    if (auto e = vm_arg(req, &vm)) return {fail(*e), false};
+    std::vector<firewall::Rule> list;
+    if (auto e = parse_rules(req.value("rules", json()), list)) return {*e, false};
+    RuleMap next = ctx.rules;
+    next[vm] = std::move(list);
+    return {commit(ctx, std::move(next)), false};
+  }
+  if (cmd == "rules.apply") {
+    if (!req.contains("rules") || !req["rules"].is_object()) return {fail("rules: expected {vm: [rules]}"), false};
+    RuleMap next;
+    for (const auto& [name, list] : req["rules"].items()) {
+      if (!valid_vm_name(name)) return {fail("bad VM name \"" + name + "\""), false};
+      if (auto e = parse_rules(list, next[name])) {
+        (*e)["vm"] = name;
+        (*e)["error"] = name + " " + (*e)["error"].get<std::string>();
+        return {*e, false};
+      }
+    }
+    return {commit(ctx, std::move(next)), false};
+  }
+  if (cmd == "rules.explain") {
+    if (auto e = vm_arg(req, &vm)) return {fail(*e), false};
+    const std::string proto = req.value("proto", "");
+    const std::string dst = req.value("dst", "");
+    firewall::FlowQuery q;
+    if (const auto a4 = packet::Ipv4Addr::parse(dst)) {
+      q.dst4 = *a4;
+    } else if (const auto a6 = packet::Ipv6Addr::parse(dst)) {
+      q.v6 = true;
+      q.dst6 = *a6;
+    } else {
+      return {fail("dst: not an IPv4 or IPv6 address: \"" + dst + "\""), false};
+    }
+    if (proto == "tcp") q.proto = 6;
+    else if (proto == "udp") q.proto = 17;
+    else if (proto == "icmp") q.proto = q.v6 ? 58 : 1;
+    else return {fail("proto: must be tcp, udp or icmp"), false};
+    if (req.contains("port")) {
+      if (!req["port"].is_number_unsigned() || req["port"].get<uint32_t>() > 65535 || q.proto == 1 || q.proto == 58)
+        return {fail("port: 0..65535, with tcp or udp"), false};
+      q.dport = req["port"].get<uint16_t>();
+    }
+    q.icmp_type = uint8_t(req.value("icmp_type", q.v6 ? 128 : 8));
+    const auto x = pl.explain(vm, q);
+    return {ok(json{{"verdict", x.verdict}, {"rule", x.rule ? json(*x.rule) : json(nullptr)}, {"reason", x.reason}}), false};
+  }
+  if (cmd == "conntrack") {
+    const bool one = req.contains("vm");
+    if (one)
+      if (auto e = vm_arg(req, &vm)) return {fail(*e), false};
+    json a = json::array();
+    pl.conntrack().for_each([&](uint32_t, const nat::Flow& f) {
+      if (f.expires <= now) return;
+      json j = flow_json(pl, pl.conntrack(), f, now);
+      if (!one || j["vm"] == vm) a.push_back(std::move(j));
+    });
+    return {ok(a), false};
+  }
+  if (cmd == "conntrack.flush") {
+    if (auto e = vm_arg(req, &vm)) return {fail(*e), false};
+    return {ok(json{{"flushed", pl.flush_flows(vm)}}), false};
+  }
+  if (cmd == "stats") {
+    json drops = json::object();
+    for (std::size_t r = 0; r < kDropReasons; ++r)
+      if (ctx.dp.drops()[r]) drops[firewall::name(firewall::DropReason(r))] = ctx.dp.drops()[r];
+    json nb_drops = json::object();
+    json vifs = json::array();
+    for (const auto& d : ctx.nb.devices()) {
+      for (std::size_t r = 0; r < netback::kDropReasonCount; ++r)
+        if (d.counters.drops[r]) {
+          const std::string key = netback::name(netback::DropReason(r));
+          nb_drops[key] = nb_drops.value(key, uint64_t{0}) + d.counters.drops[r];
+        }
+    }
+    for (const auto& s : ctx.dp.vifs())
+      if (s.up) vifs.push_back(json{{"vm", pl.vm_of(s.info.id)}, {"domid", s.info.domid.value()},
+                                    {"forwarded", s.forwarded}, {"dropped", s.dropped}});
+    return {ok(json{{"drops", drops}, {"netback_drops", nb_drops}, {"vifs", vifs},
+                    {"uplink_forwarded", ctx.dp.uplink_forwarded()}}),
+            false};
+  }
+  if (cmd == "drops") {
+    const bool bytes = req.value("bytes", false);
+    json a = json::array();
+    for (const auto& d : ctx.dp.recent_drops()) a.push_back(drop_json(d, bytes));
+    return {ok(a), req.value("follow", false)};
+  }
+  return {fail("unknown command \"" + cmd + "\""), false};
+}
+
+}  // namespace xfw::daemon

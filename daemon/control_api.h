@@ -1,0 +1,44 @@
+// daemon/control_api.h — what each control command does (the protocol is in control.h).
+//
+// Commands (JSON "command", arguments as fields; results in "result"):
+//   status                       version, uptime, uplink, vifs, flows
+//   vifs                         every attached vif with counters
+//   rules.list [vm]              rules of one VM or all
+//   rules.add vm rule [before]   insert (before rule N, else at the end)
+//   rules.del vm number
+//   rules.replace vm rules[]     one VM's list, at once
+//   rules.apply rules{vm:[..]}   every VM's lists at once (VMs left out lose their rules)
+//   rules.explain vm proto dst [port] [icmp_type]
+//   conntrack [vm]  /  conntrack.flush vm
+//   stats                        drops per reason (pipeline and netback), per vif
+//   drops [follow]               recent drops; with follow, new ones stream as events
+// A rule change is checked whole, written to the state directory (rules_store.h) and only then
+// applied; if either fails nothing changes. Errors in rules name the rule's number and carry
+// the bad word's offset and length.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "daemon/control.h"
+#include "daemon/dataplane.h"
+#include "daemon/rules_store.h"
+#include "netback/netback.h"
+
+namespace xfw::daemon {
+
+struct ControlContext {
+  netback::Netback& nb;
+  Dataplane& dp;
+  RuleMap& rules;           // what is applied (and stored)
+  std::string rules_path;   // the state file; "" = not persisted
+  std::string uplink;       // interface name, "" if none
+  int64_t started_ms = 0;   // steady clock
+};
+
+[[nodiscard]] ControlServer::Reply handle_control(ControlContext& ctx, const nlohmann::json& req);
+[[nodiscard]] nlohmann::json drop_json(const DropRecord& d, bool with_bytes);
+// Applies a whole new rule map to the pipeline (after it was stored); returns flows cut.
+std::size_t apply_rules(firewall::Pipeline& pl, const RuleMap& old_rules, const RuleMap& new_rules);
+
+}  // namespace xfw::daemon
