@@ -1,0 +1,29 @@
+// ctl/files.h — the rule files xfwctl reads, checked before anything is sent to xfwd.
+//
+//   rules replace VM --file F     one rule per line (Qubes syntax); blank lines and # comments
+//   rules apply FILE              [VM] lines, each followed by that VM's rules:
+//                                   [work]
+//                                   action=accept proto=tcp dstports=443-443
+//                                   [untrusted]
+//                                   action=accept specialtarget=dns
+// An error names the file and line, and draws a caret under the bad word (FileError).
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace xfw::ctl {
+
+struct FileError {
+  std::string msg;
+};
+
+std::vector<std::string> read_rule_file(const std::string& path);
+std::map<std::string, std::vector<std::string>> read_apply_file(const std::string& path);
+// "192.0.2.1", "192.0.2.1:443", "2001:db8::1", "[2001:db8::1]:443" -> address, port.
+std::pair<std::string, std::optional<uint16_t>> split_destination(const std::string& dst);
+
+}  // namespace xfw::ctl

@@ -1,0 +1,368 @@
+// xfwctl — the administrator's view of xfwd: status, vifs, rules, connections, drops.
+//
+//   xfwctl status | vifs | stats [--json]
+//   xfwctl rules list [VM] | add VM RULE [--before N] | del VM N | replace VM --file F
+//   xfwctl rules apply FILE | explain VM PROTO DST[:PORT]
+//   xfwctl conntrack [VM] | conntrack flush VM
+//   xfwctl drops [--follow] | capture --drops -w FILE.pcap [--count N]
+// Talks to xfwd's control socket (--socket, default /run/xfw/control.sock). Exit status: 0 done,
+// 1 xfwd refused the request (the message says why), 2 bad usage or xfwd unreachable.
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "ctl/files.h"
+#include "firewall/rule.h"
+
+using nlohmann::json;
+
+namespace {
+
+struct Usage {
+  std::string msg;
+};
+struct Refused {
+  std::string msg;
+};
+
+class Connection {
+ public:
+  explicit Connection(const std::string& path) {
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    if (fd_ < 0 || path.size() >= sizeof sa.sun_path) throw Usage{"cannot use socket " + path};
+    std::memcpy(sa.sun_path, path.c_str(), path.size());
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
+      throw Usage{"cannot reach xfwd at " + path + ": " + std::strerror(errno) +
+                  (errno == ENOENT ? " (is xfwd running?)" : errno == EACCES ? " (root or the xfw group only)" : "")};
+  }
+  ~Connection() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  // A failed write is not fatal: xfwd may have refused the connection and said why, which
+  // the next read returns.
+  void send(json req) {
+    req["version"] = 1;
+    const std::string line = req.dump() + "\n";
+    std::size_t done = 0;
+    while (done < line.size()) {
+      const ssize_t n = ::send(fd_, line.data() + done, line.size() - done, MSG_NOSIGNAL);
+      if (n <= 0) return;
+      done += std::size_t(n);
+    }
+  }
+  // The next line from xfwd, parsed; nullopt at end of stream.
+  std::optional<json> next() {
+    for (;;) {
+      if (const auto nl = buf_.find('\n'); nl != std::string::npos) {
+        const std::string line = buf_.substr(0, nl);
+        buf_.erase(0, nl + 1);
+        auto j = json::parse(line, nullptr, false);
+        if (j.is_discarded()) throw Usage{"xfwd sent something that is not JSON"};
+        return j;
+      }
+      char tmp[65536];
+      const ssize_t n = ::read(fd_, tmp, sizeof tmp);
+      if (n <= 0) return std::nullopt;
+      buf_.append(tmp, std::size_t(n));
+    }
+  }
+  // One request, one reply; a refusal becomes Refused (with the rule and caret if any).
+  json call(json req) {
+    send(std::move(req));
+    auto r = next();
+    if (!r) throw Usage{"xfwd closed the connection"};
+    if (!r->value("ok", false)) {
+      std::string msg = r->value("error", "refused");
+      if (r->contains("text") && r->contains("offset"))
+        msg += "\n" + xfw::firewall::format_error((*r)["text"].get<std::string>(),
+                                                  xfw::firewall::RuleError{(*r)["offset"], (*r)["length"], (*r)["error"]});
+      throw Refused{msg};
+    }
+    return (*r)["result"];
+  }
+
+ private:
+  int fd_ = -1;
+  std::string buf_;
+};
+
+std::string human_bytes(uint64_t b) {
+  char s[32];
+  if (b >= 1ull << 30) std::snprintf(s, sizeof s, "%.1fG", double(b) / double(1ull << 30));
+  else if (b >= 1ull << 20) std::snprintf(s, sizeof s, "%.1fM", double(b) / double(1ull << 20));
+  else if (b >= 1ull << 10) std::snprintf(s, sizeof s, "%.1fK", double(b) / double(1ull << 10));
+  else std::snprintf(s, sizeof s, "%llu", static_cast<unsigned long long>(b));
+  return s;
+}
+
+std::string clock_of(int64_t ms) {
+  const std::time_t t = std::time_t(ms / 1000);
+  std::tm tm{};
+  ::localtime_r(&t, &tm);
+  char s[32];
+  std::strftime(s, sizeof s, "%H:%M:%S", &tm);
+  return s;
+}
+
+void print_drop(const json& d) {
+  char line[512];
+  std::snprintf(line, sizeof line, "%s  %-12s %-26s %s\n", clock_of(d["time_ms"]).c_str(),
+                d["vm"].get<std::string>().empty() ? "(uplink)" : d["vm"].get<std::string>().c_str(),
+                d["reason"].get<std::string>().c_str(), d["what"].get<std::string>().c_str());
+  std::cout << line;
+}
+
+// pcap (tcpdump's format): global header, then a record per dropped frame.
+void pcap_write(std::ofstream& f, const json& d, bool header) {
+  auto put32 = [&](uint32_t v) { f.write(reinterpret_cast<const char*>(&v), 4); };
+  auto put16 = [&](uint16_t v) { f.write(reinterpret_cast<const char*>(&v), 2); };
+  if (header) {
+    put32(0xa1b2c3d4);
+    put16(2);
+    put16(4);
+    put32(0);
+    put32(0);
+    put32(65535);
+    put32(1);  // LINKTYPE_ETHERNET
+    return;
+  }
+  const std::string hex = d.value("head", "");
+  std::string bytes;
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) bytes += char(std::stoi(hex.substr(i, 2), nullptr, 16));
+  const int64_t ms = d["time_ms"];
+  put32(uint32_t(ms / 1000));
+  put32(uint32_t(ms % 1000 * 1000));
+  put32(uint32_t(bytes.size()));
+  put32(d["len"].get<uint32_t>());
+  f.write(bytes.data(), std::streamsize(bytes.size()));
+  f.flush();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"xfwctl: manage xfwd, the userspace Xen network backend and firewall"};
+  app.require_subcommand(1);
+  std::string socket_path = "/run/xfw/control.sock";
+  bool as_json = false;
+  app.add_option("--socket", socket_path, "xfwd's control socket");
+  app.add_flag("--json", as_json, "machine-readable output");
+
+  auto* status = app.add_subcommand("status", "version, uptime, uplink, number of vifs and flows");
+  auto* vifs = app.add_subcommand("vifs", "every attached vif with its counters");
+  auto* stats = app.add_subcommand("stats", "drops per reason and per vif");
+  auto* rules = app.add_subcommand("rules", "show and change the per-VM firewall rules");
+  rules->require_subcommand(1);
+  std::string vm, rule_text, file, proto, dst;
+  std::size_t number = 0;
+  std::optional<std::size_t> before;
+  auto* r_list = rules->add_subcommand("list", "the rules of VM (or of every VM), numbered");
+  r_list->add_option("VM", vm, "a VM's name (or address)");
+  auto* r_add = rules->add_subcommand("add", "add RULE (Qubes syntax) at the end, or before rule N");
+  r_add->add_option("VM", vm)->required();
+  r_add->add_option("RULE", rule_text, "e.g. \"action=accept proto=tcp dstports=443-443\"")->required();
+  r_add->add_option("--before", before, "insert before rule N");
+  auto* r_del = rules->add_subcommand("del", "delete rule N of VM");
+  r_del->add_option("VM", vm)->required();
+  r_del->add_option("N", number)->required();
+  auto* r_replace = rules->add_subcommand("replace", "replace all of VM's rules with FILE's, at once");
+  r_replace->add_option("VM", vm)->required();
+  r_replace->add_option("--file", file, "one rule per line; # comments")->required();
+  auto* r_apply = rules->add_subcommand("apply", "replace every VM's rules with FILE's, at once");
+  r_apply->add_option("FILE", file, "[VM] lines, each followed by its rules")->required();
+  auto* r_explain = rules->add_subcommand("explain", "which rule decides a packet of VM's, and why");
+  r_explain->add_option("VM", vm)->required();
+  r_explain->add_option("PROTO", proto, "tcp, udp or icmp")->required();
+  r_explain->add_option("DST", dst, "address, address:port or [IPv6]:port")->required();
+  auto* conntrack = app.add_subcommand("conntrack", "connections (of VM), or `conntrack flush VM`");
+  std::vector<std::string> ct_args;
+  conntrack->add_option("ARGS", ct_args, "[VM] | flush VM");
+  auto* drops = app.add_subcommand("drops", "recent drops with VM, packet and reason");
+  bool follow = false;
+  drops->add_flag("--follow,-f", follow, "keep printing new drops");
+  auto* capture = app.add_subcommand("capture", "write dropped frames to a pcap file");
+  bool cap_drops = false;
+  std::string cap_file;
+  std::optional<uint64_t> cap_count;
+  capture->add_flag("--drops", cap_drops, "capture dropped frames")->required();
+  capture->add_option("-w", cap_file, "pcap file to write")->required();
+  capture->add_option("--count", cap_count, "stop after N frames");
+
+  // --json and --socket may come after the subcommand too (`xfwctl rules explain ... --json`).
+  std::function<void(CLI::App*)> fall = [&](CLI::App* a) {
+    for (auto* sub : a->get_subcommands({})) {
+      sub->fallthrough();
+      fall(sub);
+    }
+  };
+  fall(&app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+
+  try {
+    Connection c(socket_path);
+    auto out = [&](const json& j) { std::cout << j.dump(2) << "\n"; };
+    if (*status) {
+      const json r = c.call({{"command", "status"}});
+      if (as_json) return out(r), 0;
+      std::printf("xfwd %s, up %llds\nuplink: %s\nvifs: %llu connected\nflows: %llu of %llu\n",
+                  r["version"].get<std::string>().c_str(), r["uptime_s"].get<long long>(),
+                  r["uplink"].get<std::string>().empty() ? "(none)" : r["uplink"].get<std::string>().c_str(),
+                  r["vifs"].get<unsigned long long>(), r["flows"].get<unsigned long long>(),
+                  r["flow_limit"].get<unsigned long long>());
+    } else if (*vifs) {
+      const json r = c.call({{"command", "vifs"}});
+      if (as_json) return out(r), 0;
+      std::printf("%-6s %-5s %-12s %-28s %-17s %-10s %9s %8s %9s %8s %8s\n", "DOMID", "DEVID", "VM", "IP",
+                  "MAC", "STATE", "RX-PKTS", "RX", "TX-PKTS", "TX", "DROPPED");
+      for (const auto& v : r) {
+        std::string ips;
+        for (const auto& ip : v["ips"]) ips += (ips.empty() ? "" : ",") + ip.get<std::string>();
+        std::string name = v["vm"].get<std::string>().empty() ? v["name"].get<std::string>() : v["vm"].get<std::string>();
+        std::printf("%-6d %-5d %-12s %-28s %-17s %-10s %9llu %8s %9llu %8s %8llu\n", v["domid"].get<int>(),
+                    v["devid"].get<int>(), name.empty() ? "-" : name.c_str(), ips.c_str(),
+                    v["mac"].get<std::string>().c_str(), v["state"].get<std::string>().c_str(),
+                    v["rx_packets"].get<unsigned long long>(), human_bytes(v["rx_bytes"]).c_str(),
+                    v["tx_packets"].get<unsigned long long>(), human_bytes(v["tx_bytes"]).c_str(),
+                    v["dropped"].get<unsigned long long>());
+      }
+    } else if (*stats) {
+      const json r = c.call({{"command", "stats"}});
+      if (as_json) return out(r), 0;
+      std::printf("%-32s %12s\n", "DROP REASON", "COUNT");
+      for (const auto& [k, v] : r["drops"].items()) std::printf("%-32s %12llu\n", k.c_str(), v.get<unsigned long long>());
+      for (const auto& [k, v] : r["netback_drops"].items())
+        std::printf("%-32s %12llu\n", ("netback." + k).c_str(), v.get<unsigned long long>());
+      std::printf("\n%-14s %-6s %12s %12s\n", "VM", "DOMID", "FORWARDED", "DROPPED");
+      for (const auto& v : r["vifs"])
+        std::printf("%-14s %-6d %12llu %12llu\n", v["vm"].get<std::string>().c_str(), v["domid"].get<int>(),
+                    v["forwarded"].get<unsigned long long>(), v["dropped"].get<unsigned long long>());
+      std::printf("\nfrom the uplink to VMs: %llu\n", r["uplink_forwarded"].get<unsigned long long>());
+    } else if (*rules) {
+      if (*r_list) {
+        json req{{"command", "rules.list"}};
+        if (!vm.empty()) req["vm"] = vm;
+        const json r = c.call(req);
+        if (as_json) return out(r), 0;
+        for (const auto& [name, list] : r.items()) {
+          std::printf("%s:\n", name.c_str());
+          if (list.empty()) std::printf("  (no rules: everything is dropped)\n");
+          for (std::size_t i = 0; i < list.size(); ++i) std::printf("  %3zu  %s\n", i, list[i].get<std::string>().c_str());
+        }
+      } else if (*r_add) {
+        auto parsed = xfw::firewall::parse_rule(rule_text);
+        if (const auto* e = std::get_if<xfw::firewall::RuleError>(&parsed))
+          throw Refused{"bad rule:\n" + xfw::firewall::format_error(rule_text, *e)};
+        json req{{"command", "rules.add"}, {"vm", vm}, {"rule", rule_text}};
+        if (before) req["before"] = *before;
+        const json r = c.call(req);
+        if (as_json) return out(r), 0;
+        std::printf("added as rule %llu of %s\n", r["number"].get<unsigned long long>(), vm.c_str());
+      } else if (*r_del) {
+        const json r = c.call({{"command", "rules.del"}, {"vm", vm}, {"number", number}});
+        if (as_json) return out(r), 0;
+        std::printf("deleted rule %zu of %s (%llu connections cut)\n", number, vm.c_str(), r["cut"].get<unsigned long long>());
+      } else if (*r_replace) {
+        const auto list = xfw::ctl::read_rule_file(file);
+        const json r = c.call({{"command", "rules.replace"}, {"vm", vm}, {"rules", list}});
+        if (as_json) return out(r), 0;
+        std::printf("%s: %zu rules in force (%llu connections cut)\n", vm.c_str(), list.size(), r["cut"].get<unsigned long long>());
+      } else if (*r_apply) {
+        const auto all = xfw::ctl::read_apply_file(file);
+        const json r = c.call({{"command", "rules.apply"}, {"rules", all}});
+        if (as_json) return out(r), 0;
+        std::printf("rules of %zu VMs in force (%llu connections cut)\n", all.size(), r["cut"].get<unsigned long long>());
+      } else if (*r_explain) {
+        json req{{"command", "rules.explain"}, {"vm", vm}, {"proto", proto}};
+        const auto [addr, port] = xfw::ctl::split_destination(dst);
+        req["dst"] = addr;
+        if (port) req["port"] = *port;
+        const json r = c.call(req);
+        if (as_json) return out(r), 0;
+        std::printf("%s: %s\n", r["verdict"].get<std::string>().c_str(), r["reason"].get<std::string>().c_str());
+      }
+    } else if (*conntrack) {
+      json req{{"command", "conntrack"}};
+      if (!ct_args.empty() && ct_args[0] == "flush") {
+        if (ct_args.size() != 2) throw Usage{"usage: xfwctl conntrack flush VM"};
+        const json r = c.call({{"command", "conntrack.flush"}, {"vm", ct_args[1]}});
+        if (as_json) return out(r), 0;
+        std::printf("%llu connections of %s removed\n", r["flushed"].get<unsigned long long>(), ct_args[1].c_str());
+        return 0;
+      }
+      if (ct_args.size() > 1) throw Usage{"usage: xfwctl conntrack [VM] | conntrack flush VM"};
+      if (ct_args.size() == 1) req["vm"] = ct_args[0];
+      const json r = c.call(req);
+      if (as_json) return out(r), 0;
+      std::printf("%-12s %-6s %-40s %-40s %-11s %7s %5s\n", "VM", "PROTO", "FROM", "TO", "STATE", "EXPIRES", "RULE");
+      for (const auto& f : r) {
+        const std::string from = f["src"].get<std::string>() + ":" + std::to_string(f["sport"].get<int>());
+        std::string to = f["dst"].get<std::string>() + ":" + std::to_string(f["dport"].get<int>());
+        if (f["nat_dst"] != f["dst"]) to += " (" + f["nat_dst"].get<std::string>() + ")";
+        std::printf("%-12s %-6s %-40s %-40s %-11s %6llds %5d\n", f["vm"].get<std::string>().c_str(),
+                    f["proto"].get<std::string>().c_str(), from.c_str(), to.c_str(),
+                    f["state"].get<std::string>().c_str(), f["expires_s"].get<long long>(), f["rule"].get<int>());
+      }
+    } else if (*drops) {
+      c.send({{"command", "drops"}, {"follow", follow}});
+      auto r = c.next();
+      if (!r || !r->value("ok", false)) throw Refused{r ? r->value("error", "refused") : "no reply"};
+      if (as_json && !follow) return out((*r)["result"]), 0;  // an array; with --follow, JSON lines
+      for (const auto& d : (*r)["result"]) as_json ? (void)(std::cout << d.dump() << "\n") : print_drop(d);
+      std::cout.flush();
+      while (follow && std::cout) {  // until xfwd goes away or our reader does
+        auto e = c.next();
+        if (!e) break;
+        as_json ? (void)(std::cout << e->dump() << "\n") : print_drop(*e);
+        std::cout.flush();
+      }
+    } else if (*capture) {
+      std::ofstream f(cap_file, std::ios::binary | std::ios::trunc);
+      if (!f) throw Usage{"cannot write " + cap_file};
+      pcap_write(f, json{}, true);
+      c.send({{"command", "drops"}, {"follow", true}, {"bytes", true}});
+      auto r = c.next();
+      if (!r || !r->value("ok", false)) throw Refused{r ? r->value("error", "refused") : "no reply"};
+      uint64_t n = 0;
+      std::fprintf(stderr, "capturing dropped frames to %s%s\n", cap_file.c_str(), cap_count ? "" : " (Ctrl-C stops)");
+      while (!cap_count || n < *cap_count) {
+        auto e = c.next();
+        if (!e) break;
+        pcap_write(f, *e, false);
+        ++n;
+      }
+      std::fprintf(stderr, "%llu frames written\n", static_cast<unsigned long long>(n));
+    }
+  } catch (const Usage& u) {
+    std::fprintf(stderr, "xfwctl: %s\n", u.msg.c_str());
+    return 2;
+  } catch (const Refused& r) {
+    std::fprintf(stderr, "xfwctl: %s\n", r.msg.c_str());
+    return 1;
+  } catch (const xfw::ctl::FileError& e) {
+    std::fprintf(stderr, "xfwctl: %s\n", e.msg.c_str());
+    return 1;
+  } catch (const json::exception& e) {
+    std::fprintf(stderr, "xfwctl: unexpected reply from xfwd (%s)\n", e.what());
+    return 2;
+  }
+  return 0;
+}
