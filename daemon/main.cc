@@ -29,6 +29,7 @@
 #include "daemon/control.h"
 #include "daemon/control_api.h"
 #include "daemon/rules_store.h"
+#include "daemon/service.h"
 #include "daemon/event_loop.h"
 #include "daemon/dataplane.h"
 #include "daemon/sim_guests.h"
@@ -120,6 +121,7 @@ int main(int argc, char** argv) {
   const std::string control_socket = control_socket_opt.value_or(cfg.control_socket);
   const std::string state_dir = state_dir_opt.value_or(cfg.state_dir);
   spdlog::set_level(spdlog::level::from_str(log_level.empty() ? cfg.log_level : log_level));
+  daemon::use_journal();
   cfg.netback.log = [](netback::LogLevel l, const std::string& m) {
     static constexpr spdlog::level::level_enum kMap[] = {
         spdlog::level::debug, spdlog::level::info, spdlog::level::warn, spdlog::level::err};
@@ -213,6 +215,7 @@ int main(int argc, char** argv) {
   boost::asio::signal_set hup(io, SIGHUP);
   std::unique_ptr<daemon::ControlServer> control;
   auto stop = [&] {
+    daemon::notify_stopping();
     loop.stop();
     hup.cancel();
     if (control) control->stop();
@@ -272,7 +275,12 @@ int main(int argc, char** argv) {
     };
     control->start();
   }
+  if (const auto wd = daemon::watchdog_interval())
+    loop.add_periodic(std::chrono::duration_cast<std::chrono::milliseconds>(*wd / 2), [] { daemon::notify_watchdog(); });
+  // Every device and socket is open: no capability is needed any more.
+  if (!daemon::drop_capabilities(&err)) spdlog::warn("{}", err);
   spdlog::info("xfwd started ({} hypervisor), watching {}", xen_mode, nb.backend_root());
+  daemon::notify_ready("watching " + nb.backend_root() + (uplink ? ", uplink " + uplink->name() : ", no uplink"));
   loop.start();
   if (guests) guests->start();
   if (taps) taps->start();
