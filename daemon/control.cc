@@ -37,8 +37,10 @@ std::unique_ptr<ControlServer> ControlServer::open(boost::asio::io_context& io, 
   if (!ec) s->acceptor_.bind(boost::asio::local::stream_protocol::endpoint(path), ec);
   if (!ec) s->acceptor_.listen(16, ec);
   if (ec) return *err = "control socket " + path + ": " + ec.message(), nullptr;
-  // rw for root and the group only; the directory's permissions are the unit's business.
-  if (::chmod(path.c_str(), 0660) != 0 || (group && ::chown(path.c_str(), 0, *group) != 0 && geteuid() == 0))
+  // rw for root and the group only (under systemd, Group=xfw made it ours already).
+  struct stat st{};
+  if (::chmod(path.c_str(), 0660) != 0 || ::stat(path.c_str(), &st) != 0 ||
+      (group && st.st_gid != *group && ::chown(path.c_str(), 0, *group) != 0))
     return *err = "control socket " + path + ": cannot set its mode or group", nullptr;
   return s;
 }

@@ -85,6 +85,7 @@ int main(int argc, char** argv) {
   double sim_duration = 0;
   std::vector<std::string> sim_taps;
   std::optional<std::string> control_socket_opt, state_dir_opt;
+  bool check_config = false;
   auto* cfg_opt = app.add_option("--config", config_path, "configuration file (TOML)");
   app.add_option("--xen", xen_mode, "hypervisor: real or sim (simulated, for tests and demos)")
       ->check(CLI::IsMember({"real", "sim"}));
@@ -94,6 +95,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1000));
   app.add_option("--sim-duration", sim_duration, "with --xen=sim: stop after SECONDS")
       ->check(CLI::PositiveNumber);
+  app.add_flag("--check-config", check_config, "check the configuration file, then exit (0: valid)");
   app.add_option("--control-socket", control_socket_opt, "control socket path (\"\": none)");
   app.add_option("--state-dir", state_dir_opt, "state directory (\"\": rules are not kept)");
   app.add_option("--sim-tap", sim_taps,
@@ -118,6 +120,10 @@ int main(int argc, char** argv) {
   if (const auto* err = std::get_if<daemon::ConfigError>(&loaded))
     return fail("config " + config_path + ": " + err->message);
   daemon::Config cfg = std::get<daemon::Config>(loaded);
+  if (check_config) {
+    std::printf("xfwd: config %s is valid\n", config_path.c_str());
+    return 0;
+  }
   const std::string control_socket = control_socket_opt.value_or(cfg.control_socket);
   const std::string state_dir = state_dir_opt.value_or(cfg.state_dir);
   spdlog::set_level(spdlog::level::from_str(log_level.empty() ? cfg.log_level : log_level));

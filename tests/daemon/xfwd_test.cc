@@ -32,6 +32,21 @@ TEST(Xfwd, BadConfigExits2NamingTheKey) {
                        ": netback.tx_budget: must be between 1 and 256, got 999\n");
 }
 
+TEST(Xfwd, CheckConfig) {
+  const std::string good = ::testing::TempDir() + "good.toml";
+  std::ofstream(good) << "[firewall]\nreject = false\n";
+  auto r = run("--check-config --config " + good);
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.out, "xfwd: config " + good + " is valid\n");
+  const std::string bad = ::testing::TempDir() + "bad2.toml";
+  std::ofstream(bad) << "[firewall]\nrejcet = false\n";
+  r = run("--check-config --config " + bad);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.out, "xfwd: config " + bad + ": firewall.rejcet: unknown key\n");
+  // The documented default configuration is valid.
+  EXPECT_EQ(run("--check-config --config " XFW_SOURCE_DIR "/systemd/xfwd.toml").status, 0);
+}
+
 TEST(Xfwd, MissingExplicitConfigExits2) {
   const auto r = run("--xen=sim --config /nonexistent/xfwd.toml");
   EXPECT_EQ(r.status, 2);
