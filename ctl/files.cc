@@ -1,6 +1,7 @@
 #include "ctl/files.h"
 
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 
 #include "firewall/rule.h"
@@ -58,6 +59,57 @@ std::map<std::string, std::vector<std::string>> read_apply_file(const std::strin
     check_rule(path, n, t);
     out[vm].push_back(t);
   });
+  return out;
+}
+
+std::map<std::string, std::vector<std::string>> read_qubesdb_dump(const std::string& path) {
+  struct Vm {
+    std::map<int, std::pair<int, std::string>> rules;  // NNNN -> (line, rule)
+    std::string policy = "drop";
+  };
+  std::map<std::string, Vm> vms;
+  std::ifstream f(path);
+  if (!f) throw FileError{"cannot read " + path};
+  std::string line;
+  for (int n = 1; std::getline(f, line); ++n) {
+    if (trim(line).empty()) continue;
+    const auto at = [&](const std::string& m) { return FileError{path + ":" + std::to_string(n) + ": " + m}; };
+    const auto eq = line.find(" = ");
+    if (eq == std::string::npos) throw at("expected PATH = VALUE");
+    std::string key = line.substr(0, eq);
+    const std::string value = trim(line.substr(eq + 3));
+    if (key.rfind("/qubes-firewall/", 0) == 0) key = key.substr(16);
+    const auto slash = key.find('/');
+    const std::string ip = key.substr(0, slash);
+    if (ip.empty() || ip.find_first_not_of("0123456789abcdef.:") != std::string::npos) throw at("not an address: " + ip);
+    Vm& vm = vms[ip];
+    if (slash == std::string::npos) continue;  // "/qubes-firewall/<ip> =": the update marker
+    const std::string leaf = key.substr(slash + 1);
+    if (leaf == "policy") {
+      if (value != "drop" && value != "accept") throw at("policy must be drop or accept, got \"" + value + "\"");
+      vm.policy = value;
+    } else if (leaf.size() == 4 && leaf.find_first_not_of("0123456789") == std::string::npos) {
+      check_rule(path, n, value);
+      vm.rules[std::stoi(leaf)] = {n, value};
+    } else {
+      throw at("unexpected key " + key);
+    }
+  }
+  std::map<std::string, std::vector<std::string>> out;
+  for (auto& [ip, vm] : vms) {
+    auto& list = out[ip];
+    int expect = 0;
+    for (const auto& [num, rule] : vm.rules) {
+      if (num != expect) {
+        char want[16];
+        std::snprintf(want, sizeof want, "%04d", expect);
+        throw FileError{path + ": " + ip + ": rule " + want + " is missing"};
+      }
+      ++expect;
+      list.push_back(rule.second);
+    }
+    if (vm.policy == "accept") list.push_back("action=accept");
+  }
   return out;
 }
 

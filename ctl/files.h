@@ -23,6 +23,15 @@ struct FileError {
 
 std::vector<std::string> read_rule_file(const std::string& path);
 std::map<std::string, std::vector<std::string>> read_apply_file(const std::string& path);
+// A QubesDB dump of the firewall rules, as `qubesdb-multiread -f /qubes-firewall/` prints it
+// (relative paths, without -f, too):
+//   /qubes-firewall/10.137.0.5 =
+//   /qubes-firewall/10.137.0.5/policy = drop
+//   /qubes-firewall/10.137.0.5/0000 = action=accept proto=tcp dstports=443-443
+// -> per address, the rules in NNNN order (numbers must run 0000, 0001, ... without a gap);
+// policy "accept" appends action=accept (the Qubes default is drop, which is ours).
+std::map<std::string, std::vector<std::string>> read_qubesdb_dump(const std::string& path);
+
 // "192.0.2.1", "192.0.2.1:443", "2001:db8::1", "[2001:db8::1]:443" -> address, port.
 std::pair<std::string, std::optional<uint16_t>> split_destination(const std::string& dst);
 

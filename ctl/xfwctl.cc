@@ -2,7 +2,7 @@
 //
 //   xfwctl status | vifs | stats [--json]
 //   xfwctl rules list [VM] | add VM RULE [--before N] | del VM N | replace VM --file F
-//   xfwctl rules apply FILE | explain VM PROTO DST[:PORT]
+//   xfwctl rules apply FILE | import-qubesdb FILE | explain VM PROTO DST[:PORT]
 //   xfwctl conntrack [VM] | conntrack flush VM
 //   xfwctl drops [--follow] | capture --drops -w FILE.pcap [--count N]
 // Talks to xfwd's control socket (--socket, default /run/xfw/control.sock). Exit status: 0 done,
@@ -184,6 +184,8 @@ int main(int argc, char** argv) {
   r_replace->add_option("--file", file, "one rule per line; # comments")->required();
   auto* r_apply = rules->add_subcommand("apply", "replace every VM's rules with FILE's, at once");
   r_apply->add_option("FILE", file, "[VM] lines, each followed by its rules")->required();
+  auto* r_import = rules->add_subcommand("import-qubesdb", "the rules of a QubesDB dump (qubesdb-multiread -f /qubes-firewall/), VMs keyed by address");
+  r_import->add_option("FILE", file, "the dump")->required();
   auto* r_explain = rules->add_subcommand("explain", "which rule decides a packet of VM's, and why");
   r_explain->add_option("VM", vm)->required();
   r_explain->add_option("PROTO", proto, "tcp, udp or icmp")->required();
@@ -290,6 +292,11 @@ int main(int argc, char** argv) {
         const json r = c.call({{"command", "rules.apply"}, {"rules", all}});
         if (as_json) return out(r), 0;
         std::printf("rules of %zu VMs in force (%llu connections cut)\n", all.size(), r["cut"].get<unsigned long long>());
+      } else if (*r_import) {
+        const auto vms = xfw::ctl::read_qubesdb_dump(file);
+        const json r = c.call({{"command", "rules.merge"}, {"rules", vms}});
+        if (as_json) return out(r), 0;
+        std::printf("rules of %zu VMs imported (%llu connections cut)\n", vms.size(), r["cut"].get<unsigned long long>());
       } else if (*r_explain) {
         json req{{"command", "rules.explain"}, {"vm", vm}, {"proto", proto}};
         const auto [addr, port] = xfw::ctl::split_destination(dst);

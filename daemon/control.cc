@@ -121,7 +121,11 @@ void ControlServer::read(const std::shared_ptr<Conn>& c) {
     } else if (!req.contains("version") || req["version"] != 1) {
       reply.body = {{"ok", false}, {"error", "unsupported protocol version (this xfwd speaks version 1)"}};
     } else {
-      reply = handler_(req);
+      try {  // a field of the wrong type (nlohmann throws) is the client's error, not ours
+        reply = handler_(req);
+      } catch (const std::exception& e) {
+        reply.body = {{"ok", false}, {"error", std::string("bad request: ") + e.what()}};
+      }
     }
     write(c, reply.body.dump() + "\n");
     if (reply.subscribe && !c->subscribed) {

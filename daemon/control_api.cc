@@ -183,11 +183,12 @@ ControlServer::Reply handle_control(ControlContext& ctx, const json& req) {
     next[vm] = std::move(list);
     return {commit(ctx, std::move(next)), false};
   }
-  if (cmd == "rules.apply") {
+  if (cmd == "rules.apply" || cmd == "rules.merge") {  // merge: only the VMs given change
     if (!req.contains("rules") || !req["rules"].is_object()) return {fail("rules: expected {vm: [rules]}"), false};
-    RuleMap next;
+    RuleMap next = cmd == "rules.merge" ? ctx.rules : RuleMap{};
     for (const auto& [name, list] : req["rules"].items()) {
       if (!valid_vm_name(name)) return {fail("bad VM name \"" + name + "\""), false};
+      next[name].clear();
       if (auto e = parse_rules(list, next[name])) {
         (*e)["vm"] = name;
         (*e)["error"] = name + " " + (*e)["error"].get<std::string>();

@@ -8,6 +8,7 @@
 //   rules.del vm number
 //   rules.replace vm rules[]     one VM's list, at once
 //   rules.apply rules{vm:[..]}   every VM's lists at once (VMs left out lose their rules)
+//   rules.merge rules{vm:[..]}   the given VMs' lists at once (the others keep theirs)
 //   rules.explain vm proto dst [port] [icmp_type]
 //   conntrack [vm]  /  conntrack.flush vm
 //   stats                        drops per reason (pipeline and netback), per vif

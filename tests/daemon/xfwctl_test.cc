@@ -188,6 +188,29 @@ TEST_F(Xfwctl, ReplaceAndApplyFilesAtomically) {
   EXPECT_EQ(ctl("rules apply " + orphan).out, "xfwctl: " + orphan + ":1: a rule before any [VM] line\n");
 }
 
+TEST_F(Xfwctl, ImportsAQubesDbDump) {
+  const auto dump = write_file("qdb.txt",
+                               "/qubes-firewall/10.137.0.11 = \n"
+                               "/qubes-firewall/10.137.0.11/policy = drop\n"
+                               "/qubes-firewall/10.137.0.11/0001 = action=accept specialtarget=dns\n"
+                               "/qubes-firewall/10.137.0.11/0000 = action=accept proto=tcp dstports=443-443\n"
+                               "/qubes-firewall/10.137.0.12/policy = accept\n"
+                               "/qubes-firewall/10.137.0.12/0000 = action=drop dst4=192.0.2.0/24\n");
+  auto r = ctl("rules import-qubesdb " + dump);
+  EXPECT_EQ(r.out, "rules of 2 VMs imported (0 connections cut)\n");
+  EXPECT_EQ(ctl_json("rules list"),
+            json::parse(R"({"10.137.0.10": ["action=accept proto=tcp dstports=443-443", "action=accept specialtarget=dns"],
+                            "10.137.0.11": ["action=accept proto=tcp dstports=443-443", "action=accept specialtarget=dns"],
+                            "10.137.0.12": ["action=drop dst4=192.0.2.0/24", "action=accept"]})"));
+  const auto gap = write_file("gap.txt", "/qubes-firewall/10.137.0.11/0001 = action=drop\n");
+  r = ctl("rules import-qubesdb " + gap);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.out, "xfwctl: " + gap + ": 10.137.0.11: rule 0000 is missing\n");
+  const auto bad = write_file("bad.txt", "10.137.0.11/0000 = action=accept proto=tcp dstports=1\n");
+  r = ctl("rules import-qubesdb " + bad);
+  EXPECT_NE(r.out.find(bad + ":1: dstports: must be LOW-HIGH"), std::string::npos) << r.out;
+}
+
 TEST_F(Xfwctl, StatsDropsConntrack) {
   // The simulated guests send frames that are neither ARP nor IP: counted drops.
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -255,6 +278,12 @@ TEST_F(Xfwctl, MalformedAndOversizedRequestsGetAnErrorReply) {
   EXPECT_NE(r.out.find("{\"error\":\"not a JSON object\",\"ok\":false}"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("unsupported protocol version"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("missing \\\"command\\\""), std::string::npos) << r.out;
+  // Fields of the wrong type.
+  r = sh("printf '{\"version\":1,\"command\":\"rules.explain\",\"vm\":\"x\",\"proto\":5}\\n"
+         "{\"version\":1,\"command\":\"rules.add\",\"vm\":[1],\"rule\":{}}\\n' | socat - UNIX-CONNECT:" + socket());
+  EXPECT_NE(r.out.find("bad request: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("missing \\\"vm\\\""), std::string::npos) << r.out;
+  EXPECT_EQ(ctl("status").status, 0);
   r = sh("head -c 70000 /dev/zero | tr '\\0' a | socat - UNIX-CONNECT:" + socket());
   EXPECT_NE(r.out.find("request too long"), std::string::npos) << r.out;
   EXPECT_EQ(ctl("status").status, 0);
