@@ -1,5 +1,7 @@
 #include "daemon/dataplane.h"
 
+#include <spdlog/spdlog.h>
+
 namespace xfw::daemon {
 
 // "tcp 10.137.0.6:40000 -> 192.0.2.1:80", "arp who-has 10.137.0.1", "ipv6 ...": for the drop log.
@@ -85,6 +87,7 @@ void Dataplane::record(firewall::DropReason r, const VifStats* v, std::span<cons
   d.len = uint32_t(frame.size());
   d.head.assign(frame.begin(), frame.begin() + long(std::min(frame.size(), kSnapLen)));
   d.what = describe(frame);
+  spdlog::debug("drop: {} {} {}", d.vm.empty() ? "(uplink)" : d.vm, firewall::name(r), d.what);
   if (recent_.size() == kDropLog) recent_.pop_front();
   recent_.push_back(std::move(d));
   if (on_drop) on_drop(recent_.back());

@@ -123,6 +123,7 @@ class Pipeline {
   std::optional<DropReason> uplink_ndp(const packet::Parsed& p);
   std::optional<DropReason> dns_response(const packet::Parsed& p, int64_t now);
   void send_queries(int64_t now);
+  [[nodiscard]] static FlowQuery query_of(const nat::Key& k, uint8_t icmp_type);
   [[nodiscard]] const Client* client_by_addr(const nat::Addr& a) const;
   [[nodiscard]] const std::string& vm_of(const Client& c) const;
   [[nodiscard]] const RuleSet& ruleset(const std::string& vm) const;
