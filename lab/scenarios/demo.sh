@@ -1,0 +1,30 @@
+# The demo (sourced by dom0-init): two AppVMs attach to xfwd by themselves; "work" fetches a
+# page and resolves a name through the virtual DNS server; "untrusted" is blocked by its rules.
+# (Guest commands write to files instead of pipes: static busybox has crashed in pipelines
+# under QEMU's TCG here.)
+cat > /tmp/work.sh <<'G'
+#!/bin/sh
+echo "$ ping -c1 10.137.0.1"; ping -c1 -W2 10.137.0.1 > /tmp/o; grep -E "bytes from|loss" /tmp/o
+echo "$ ping -c1 192.168.100.1"; ping -c1 -W2 192.168.100.1 > /tmp/o; grep -E "bytes from|loss" /tmp/o
+echo "$ GET http://192.168.100.1/"; printf 'GET / HTTP/1.0\r\n\r\n' > /tmp/req; nc -w 5 192.168.100.1 80 < /tmp/req > /tmp/o; tail -1 /tmp/o
+echo "$ nslookup web.example.test 10.139.1.1"; nslookup -type=a web.example.test 10.139.1.1 > /tmp/o 2>&1; grep -A1 "^Name" /tmp/o
+G
+cat > /tmp/untrusted.sh <<'G'
+#!/bin/sh
+printf 'GET / HTTP/1.0\r\n\r\n' > /tmp/req
+echo "$ GET http://192.168.100.1/"; nc -w 5 192.168.100.1 80 < /tmp/req > /tmp/o 2>&1 || echo "(refused: its rules allow only port 443 and DNS)"; tail -1 /tmp/o
+echo "$ GET http://192.168.100.1:443/"; nc -w 5 192.168.100.1 443 < /tmp/req > /tmp/o; tail -1 /tmp/o
+G
+LINGER=60
+create work 10.137.0.5 /tmp/work.sh
+create untrusted 10.137.0.6 /tmp/untrusted.sh
+wait_guest work
+wait_guest untrusted
+for c in "vifs" "rules explain untrusted tcp 192.168.100.1:80" "stats"; do
+  say "xfwctl $c"
+  xfwctl $c > /tmp/ctl.out 2>&1
+  cat /tmp/ctl.out
+done
+for vm in work untrusted; do
+  start=$(date +%s); xl destroy $vm; say "xl destroy $vm took $(( $(date +%s) - start ))s"
+done
