@@ -54,6 +54,8 @@ pack() { (cd "$1" && find . | cpio -o -H newc --quiet | gzip -6) > "$2"; }
 u=$(mktemp -d)
 busybox_root "$u"
 cp "$mods/drivers/net/xen-netfront.ko" "$u/lib/modules/"
+put "$u" /usr/bin/iperf3
+put "$u" /bin/dash
 cp lab/domU-init "$u/init"
 chmod +x "$u/init"
 pack "$u" "$out/domU.gz"
@@ -67,6 +69,7 @@ add "$d" $xb/xl $xb/xenstored $xb/xenconsoled $xb/xen-init-dom0 $xb/libxl-save-h
   /usr/bin/xenstore-read /usr/bin/xenstore-write /usr/bin/xenstore-ls /usr/bin/xenstore-list \
   /usr/bin/xenstore-rm /usr/bin/xenstore-chmod /usr/bin/iperf3
 put "$d" /usr/sbin/dnsmasq
+put "$d" /bin/dash  # the scripts' shell: busybox's ash corrupted its heap now and then under TCG
 put "$d" /bin/ip /usr/sbin/xip  # busybox's sh runs its own `ip` applet first: another name
 put "$d" "$rel/daemon/xfwd" /usr/sbin/xfwd
 put "$d" "$rel/ctl/xfwctl" /usr/bin/xfwctl
