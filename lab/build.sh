@@ -19,7 +19,10 @@ need=()
 for p in qemu-system-x86 xen-utils-4.17 xenstore-utils iproute2 busybox-static iperf3 cpio dnsmasq-base; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
-[ ${#need[@]} = 0 ] || apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
 kver=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: linux-image-\(.*\)$/\1/p' | head -1)
 if [ ! -d "$cache/k/lib/modules/$kver" ] || [ ! -f "$cache/x/boot/xen-4.17-amd64.gz" ]; then
   (cd "$cache" && chown _apt "$cache" 2>/dev/null; apt-get download -q "linux-image-$kver" xen-hypervisor-4.17-amd64 >/dev/null)
