@@ -121,6 +121,8 @@ ControlServer::Reply handle_control(ControlContext& ctx, const json& req) {
              {"ips", d.ips}, {"state", xen::to_string(d.backend_state)}, {"connected", d.connected},
              {"rx_packets", d.counters.from_guest_packets}, {"rx_bytes", d.counters.from_guest_bytes},
              {"tx_packets", d.counters.to_guest_packets}, {"tx_bytes", d.counters.to_guest_bytes},
+             {"events", d.counters.events}, {"spurious_events", d.counters.spurious_events},
+             {"notifications", d.counters.notifications},
              {"forwarded", 0}, {"dropped", 0}, {"vm", ""}};
       for (const auto& s : ctx.dp.vifs())
         if (s.up && s.info.domid == d.domid && s.info.devid == d.devid) {
