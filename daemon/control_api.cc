@@ -46,13 +46,10 @@ std::optional<std::string> vm_arg(const json& req, std::string* vm) {
   return std::nullopt;
 }
 
-// Stores, then applies. Nothing changes if storing fails.
 json commit(ControlContext& ctx, RuleMap next) {
-  if (!ctx.rules_path.empty())
-    if (auto e = save_rules(ctx.rules_path, next)) return fail("rules not changed: " + e->message);
-  const std::size_t cut = apply_rules(ctx.dp.pipeline(), ctx.rules, next);
-  ctx.rules = std::move(next);
-  return ok(json{{"cut", cut}});
+  auto r = commit_rules(ctx, std::move(next));
+  if (const auto* e = std::get_if<StoreError>(&r)) return fail("rules not changed: " + e->message);
+  return ok(json{{"cut", std::get<std::size_t>(r)}});
 }
 
 std::string addr_str(const nat::Addr& a, bool v6) { return v6 ? nat::v6_of(a).str() : nat::v4_of(a).str(); }
@@ -96,6 +93,15 @@ json drop_json(const DropRecord& d, bool with_bytes) {
     j["head"] = hex;
   }
   return j;
+}
+
+// Stores, then applies. Nothing changes if storing fails.
+std::variant<std::size_t, StoreError> commit_rules(ControlContext& ctx, RuleMap next) {
+  if (!ctx.rules_path.empty())
+    if (auto e = save_rules(ctx.rules_path, next)) return *e;
+  const std::size_t cut = apply_rules(ctx.dp.pipeline(), ctx.rules, next);
+  ctx.rules = std::move(next);
+  return cut;
 }
 
 ControlServer::Reply handle_control(ControlContext& ctx, const json& req) {

@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <variant>
 
 #include "daemon/control.h"
 #include "daemon/dataplane.h"
@@ -41,5 +42,7 @@ struct ControlContext {
 [[nodiscard]] nlohmann::json drop_json(const DropRecord& d, bool with_bytes);
 // Applies a whole new rule map to the pipeline (after it was stored); returns flows cut.
 std::size_t apply_rules(firewall::Pipeline& pl, const RuleMap& old_rules, const RuleMap& new_rules);
+// Stores `next` in the state directory, then applies it: the flows cut, or why nothing changed.
+std::variant<std::size_t, StoreError> commit_rules(ControlContext& ctx, RuleMap next);
 
 }  // namespace xfw::daemon

@@ -234,6 +234,8 @@ int main(int argc, char** argv) {
     if (!ec) spdlog::info("signal {}: stopping", sig);
     stop();
   });
+  // What xfwctl and SIGHUP change rules through (store, then apply).
+  daemon::ControlContext ctl_ctx{nb, dp, rules, rules_path, cfg.uplink.interface, daemon::Dataplane::now_ms()};
   // SIGHUP: load the [rules] of the config file again (into the state), all VMs at once; a bad
   // file changes nothing.
   std::function<void()> wait_hup = [&] {
@@ -243,14 +245,12 @@ int main(int argc, char** argv) {
       if (const auto* e = std::get_if<daemon::ConfigError>(&again)) {
         spdlog::error("reload of {} refused, rules unchanged: {}", config_path, e->message);
       } else {
-        const auto& fresh = std::get<daemon::Config>(again).rules;
-        const auto stored = rules_path.empty() ? std::nullopt : daemon::save_rules(rules_path, fresh);
-        if (stored) {
-          spdlog::error("reload of {} refused, rules unchanged: {}", config_path, stored->message);
+        const auto done = daemon::commit_rules(ctl_ctx, std::get<daemon::Config>(again).rules);
+        if (const auto* bad = std::get_if<daemon::StoreError>(&done)) {
+          spdlog::error("reload of {} refused, rules unchanged: {}", config_path, bad->message);
         } else {
-          const std::size_t cut = daemon::apply_rules(dp.pipeline(), rules, fresh);
-          rules = fresh;
-          spdlog::warn("rules reloaded from {}: {} VMs, {} connections cut", config_path, rules.size(), cut);
+          spdlog::warn("rules reloaded from {}: {} VMs, {} connections cut", config_path, rules.size(),
+                       std::get<std::size_t>(done));
         }
       }
       wait_hup();
@@ -265,7 +265,6 @@ int main(int argc, char** argv) {
     });
   }
   // The control socket (xfwctl).
-  daemon::ControlContext ctl_ctx{nb, dp, rules, rules_path, cfg.uplink.interface, daemon::Dataplane::now_ms()};
   if (!control_socket.empty()) {
     std::optional<gid_t> gid;
     if (const group* g = ::getgrnam(cfg.control_group.c_str())) gid = g->gr_gid;
