@@ -16,7 +16,7 @@ mkdir -p "$cache"
 # installed (their libraries are what the dom0 image copies, with their ldd closure).
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for p in qemu-system-x86 xen-utils-4.17 xenstore-utils iproute2 busybox-static iperf3 cpio dnsmasq-base; do
+for p in qemu-system-x86 xen-utils-4.17 xenstore-utils iproute2 busybox-static iperf3 cpio dnsmasq-base nftables; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -74,12 +74,18 @@ add "$d" $xb/xl $xb/xenstored $xb/xenconsoled $xb/xen-init-dom0 $xb/libxl-save-h
 put "$d" /usr/sbin/dnsmasq
 put "$d" /bin/dash  # the scripts' shell: busybox's ash corrupted its heap now and then under TCG
 put "$d" /bin/ip /usr/sbin/xip  # busybox's sh runs its own `ip` applet first: another name
+put "$d" /usr/sbin/nft  # the kernel baseline (scenarios/perf.sh)
 put "$d" "$rel/daemon/xfwd" /usr/sbin/xfwd
 put "$d" "$rel/ctl/xfwctl" /usr/bin/xfwctl
 cp -L /lib/x86_64-linux-gnu/libgcc_s.so.1 "$d/lib/x86_64-linux-gnu/"   # glibc dlopens it (xl aborts without)
 for m in drivers/xen/xen-evtchn.ko drivers/xen/xen-gntdev.ko drivers/xen/xen-gntalloc.ko \
          drivers/xen/xen-privcmd.ko drivers/xen/xenfs/xenfs.ko drivers/net/veth.ko; do
   cp "$mods/$m" "$d/lib/modules/"
+done
+# The kernel baseline's modules (loaded only by scenarios/perf.sh).
+for m in xen-netback crc32c_generic libcrc32c nfnetlink nf_tables nf_defrag_ipv4 nf_defrag_ipv6 \
+         nf_conntrack nf_nat nft_chain_nat nft_nat nft_masq nft_ct; do
+  find "$mods" -name "$m.ko" -exec cp {} "$d/lib/modules/" \;
 done
 mkdir -p "$d/guest" "$d/etc/xfw" "$d/var/lib/xen" "$d/var/log/xen/console" "$d/etc/xen"
 # The domU kernel as a plain ELF (the bzImage's XZ payload, unpacked here once), so that xl
@@ -95,6 +101,8 @@ zcat "$out/domU.gz" > "$d/guest/domU.cpio"
 cp lab/dom0-init "$d/init"
 chmod +x "$d/init"
 cp lab/xfwd.toml "$d/etc/xfw/xfwd.toml"
+cp lab/kernel/qubes.nft "$d/etc/xfw/qubes.nft"
+mkdir -p "$d/etc/xen/scripts" && cp lab/kernel/vif-route-qubes "$d/etc/xen/scripts/"
 cp -r lab/scenarios "$d/guest/scenarios"
 [ -z "${XFW_LAB_GUEST_SCRIPT:-}" ] || cp "$XFW_LAB_GUEST_SCRIPT" "$d/guest/scenarios/guest-script.sh"
 echo "root:x:0:0:root:/root:/bin/sh" > "$d/etc/passwd"
