@@ -264,7 +264,8 @@ ControlServer::Reply handle_control(ControlContext& ctx, const json& req) {
       if (s.up) vifs.push_back(json{{"vm", pl.vm_of(s.info.id)}, {"domid", s.info.domid.value()},
                                     {"forwarded", s.forwarded}, {"dropped", s.dropped}});
     return {ok(json{{"drops", drops}, {"netback_drops", nb_drops}, {"vifs", vifs},
-                    {"uplink_forwarded", ctx.dp.uplink_forwarded()}}),
+                    {"uplink_forwarded", ctx.dp.uplink_forwarded()},
+                    {"segmented", ctx.dp.segmented()}}),
             false};
   }
   if (cmd == "drops") {

@@ -109,7 +109,21 @@ void Dataplane::to_uplink(std::span<const std::byte> f) {
   if (uplink_) uplink_->send(f);
 }
 
+// A VM's link carries at most kVmMtu bytes of IP packet. A longer frame (the uplink's peer
+// doing TSO/GSO hands AF_PACKET super-frames) is cut into TCP segments, as a NIC would; one
+// that is not TCP is dropped and counted.
 void Dataplane::to_vif(netback::VifId v, std::span<const std::byte> f) {
+  if (f.size() <= 14 + kVmMtu) return deliver(v, f);
+  const auto parsed = packet::parse(f);
+  const auto* p = std::get_if<packet::Parsed>(&parsed);
+  if (p && packet::segment_tcp(f, *p, kVmMtu, segment_, [&](std::span<const std::byte> s) { deliver(v, s); })) {
+    ++segmented_;
+    return;
+  }
+  count(firewall::DropReason::too_big_for_vm, v.slot < vifs_.size() ? &vifs_[v.slot] : nullptr, f);
+}
+
+void Dataplane::deliver(netback::VifId v, std::span<const std::byte> f) {
   if (v.slot == kSelf.slot) {
     if (self_) self_->send(f);
   } else if (nb_) {

@@ -20,6 +20,7 @@
 #include "daemon/uplink.h"
 #include "firewall/pipeline.h"
 #include "netback/netback.h"
+#include "packet/segment.h"
 
 namespace xfw::daemon {
 
@@ -77,6 +78,9 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
   [[nodiscard]] const std::array<uint64_t, kDropReasons>& drops() const { return drops_; }
   [[nodiscard]] const std::vector<VifStats>& vifs() const { return vifs_; }
   [[nodiscard]] uint64_t uplink_forwarded() const { return uplink_forwarded_; }
+  // Frames longer than a VM's MTU cut into TCP segments (GSO super-frames from the uplink).
+  [[nodiscard]] uint64_t segmented() const { return segmented_; }
+  static constexpr std::size_t kVmMtu = 1500;
   [[nodiscard]] const std::deque<DropRecord>& recent_drops() const { return recent_; }
   // Called for each recorded drop (the control socket streams them to `drops --follow`).
   std::function<void(const DropRecord&)> on_drop;
@@ -90,6 +94,7 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
  private:
   void count(std::optional<firewall::DropReason> r, VifStats* v, std::span<const std::byte> frame);
   void record(firewall::DropReason r, const VifStats* v, std::span<const std::byte> frame);
+  void deliver(netback::VifId v, std::span<const std::byte> f);
 
   firewall::Pipeline pipeline_;
   netback::Netback* nb_ = nullptr;
@@ -99,7 +104,8 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
   SelfTap* self_ = nullptr;
   static constexpr netback::VifId kSelf{0, 1};
   static netback::VifId to_pipeline(netback::VifId v) { return {v.slot + 1, v.gen}; }
-  uint64_t uplink_forwarded_ = 0;
+  uint64_t uplink_forwarded_ = 0, segmented_ = 0;
+  std::array<std::byte, 14 + kVmMtu> segment_{};
   std::deque<DropRecord> recent_;
   uint64_t drop_seq_ = 0;
   int64_t log_second_ = 0;

@@ -70,6 +70,8 @@ void print_summary(const netback::Netback& nb, const daemon::Dataplane& dp) {
   std::printf("total: %zu vifs connected, %llu frames from guests, %llu from the uplink forwarded\n",
               nb.connected_vifs(), static_cast<unsigned long long>(frames),
               static_cast<unsigned long long>(dp.uplink_forwarded()));
+  if (dp.segmented() > 0)
+    std::printf("frames cut into TCP segments for a VM's MTU: %llu\n", static_cast<unsigned long long>(dp.segmented()));
   for (std::size_t r = 0; r < daemon::kDropReasons; ++r)
     if (dp.drops()[r])
       std::printf("dropped %-28s %llu\n", firewall::name(firewall::DropReason(r)),

@@ -46,7 +46,8 @@ namespace xfw::firewall {
   X(uplink_not_for_us, "uplink frame not addressed to the uplink address")             \
   X(uplink_no_flow, "uplink packet of no known connection")                            \
   X(uplink_from_client_address, "uplink packet with a client VM's source address")     \
-  X(vif_gone, "the connection's VM is no longer attached")
+  X(vif_gone, "the connection's VM is no longer attached")                             \
+  X(too_big_for_vm, "longer than the VM's MTU and not TCP (only TCP is segmented)")
 
 enum class DropReason : uint8_t {
 #define XFW_X(n, t) n,

@@ -24,6 +24,11 @@ check "ping through NAT" tb_ns work ping -c2 -W2 192.168.100.1
 check "HTTP through NAT" bash -c "tb_ns() { ip netns exec $TB-\$1 \"\${@:2}\"; }; \
   [ \"\$(tb_ns work curl -s --max-time 5 http://192.168.100.1/)\" = 'hello from the netvm' ]"
 check "2 MB download intact" bash -c "ip netns exec $TB-work curl -s --max-time 30 http://192.168.100.1/big.bin | cmp - $TB_DIR/www/big.bin"
+# A netvm doing TSO/GSO hands the uplink 64 KB super-frames: VMs must get MTU-sized segments.
+tb_ns netvm ethtool -K eth0 tso on gso on tx on >/dev/null 2>&1
+check "2 MB download intact with the netvm doing TSO (super-frames cut into segments)" bash -c "
+  ip netns exec $TB-work curl -s --max-time 30 http://192.168.100.1/big.bin | cmp - $TB_DIR/www/big.bin"
+tb_ns netvm ethtool -K eth0 tso off gso off tx off >/dev/null 2>&1
 check "DNS redirect over UDP (10.139.1.1)" bash -c "[ \"\$(ip netns exec $TB-work dig +short +time=2 +tries=2 @10.139.1.1 example.test)\" = 192.168.100.1 ]"
 check "DNS redirect over TCP (10.139.1.2)" bash -c "[ \"\$(ip netns exec $TB-work dig +tcp +short +time=2 +tries=2 @10.139.1.2 example.test)\" = 192.168.100.1 ]"
 check "untrusted: dsthost rule resolved by xfwd, port 8080 allowed" bash -c "
@@ -79,6 +84,7 @@ echo "-- xfwd summary"; cat "$TB_DIR/xfwd.out"
 check "drops counted: spoofed_source" grep -Eq 'dropped spoofed_source +[1-9]' "$TB_DIR/xfwd.out"
 check "drops counted: inter_vm" grep -Eq 'dropped inter_vm +[1-9]' "$TB_DIR/xfwd.out"
 check "drops counted: rule_policy" grep -Eq 'dropped rule_policy +[1-9]' "$TB_DIR/xfwd.out"
+check "super-frames from a TSO peer were segmented" grep -Eq 'cut into TCP segments for a VM.s MTU: [1-9]' "$TB_DIR/xfwd.out"
 check "reload logged" grep -q 'rules reloaded' "$TB_DIR/xfwd.out"
 check "no sanitizer report" expect_fail grep -q 'Sanitizer' "$TB_DIR/xfwd.out"
 check "bad reload logged" grep -q 'reload of .* refused, rules unchanged' "$TB_DIR/xfwd.out"
