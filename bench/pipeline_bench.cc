@@ -20,7 +20,7 @@ namespace {
 
 struct Sink : firewall::Egress {
   uint64_t n = 0;
-  void to_uplink(std::span<const std::byte> f) override { n += f.size(); }
+  void to_uplink(std::span<const std::byte> f, uint16_t) override { n += f.size(); }
   void to_vif(netback::VifId, std::span<const std::byte> f) override { n += f.size(); }
 };
 

@@ -258,8 +258,10 @@ int main(int argc, char** argv) {
         std::printf("%-14s %-6d %12llu %12llu\n", v["vm"].get<std::string>().c_str(), v["domid"].get<int>(),
                     v["forwarded"].get<unsigned long long>(), v["dropped"].get<unsigned long long>());
       std::printf("\nfrom the uplink to VMs: %llu\n", r["uplink_forwarded"].get<unsigned long long>());
-      if (const auto seg = r.value("segmented", uint64_t{0}); seg > 0)
-        std::printf("longer than a VM's MTU, cut into TCP segments: %llu\n", static_cast<unsigned long long>(seg));
+      for (const auto& [key, text] : {std::pair{"segmented", "TCP super-frames cut into segments for a VM"},
+                                      std::pair{"gso_to_vms", "TCP super-frames passed to VMs as GSO"},
+                                      std::pair{"gso_to_uplink", "TCP super-frames sent to the uplink as GSO"}})
+        if (const auto n = r.value(key, uint64_t{0}); n > 0) std::printf("%s: %llu\n", text, static_cast<unsigned long long>(n));
     } else if (*rules) {
       if (*r_list) {
         json req{{"command", "rules.list"}};

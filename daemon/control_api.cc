@@ -265,7 +265,9 @@ ControlServer::Reply handle_control(ControlContext& ctx, const json& req) {
                                     {"forwarded", s.forwarded}, {"dropped", s.dropped}});
     return {ok(json{{"drops", drops}, {"netback_drops", nb_drops}, {"vifs", vifs},
                     {"uplink_forwarded", ctx.dp.uplink_forwarded()},
-                    {"segmented", ctx.dp.segmented()}}),
+                    {"segmented", ctx.dp.segmented()},
+                    {"gso_to_vms", ctx.dp.gso_to_vms()},
+                    {"gso_to_uplink", ctx.dp.gso_to_uplink()}}),
             false};
   }
   if (cmd == "drops") {

@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cstring>
+
 namespace xfw::daemon {
 
 // "tcp 10.137.0.6:40000 -> 192.0.2.1:80", "arp who-has 10.137.0.1", "ipv6 ...": for the drop log.
@@ -28,6 +31,14 @@ std::string describe(std::span<const std::byte> frame) {
   }
   return "proto " + std::to_string(p.proto) + " " + src + " -> " + dst;
 }
+
+namespace {
+// A TCP packet (not a fragment) whose segments can be cut or described by GSO.
+bool is_segmentable(const packet::Parsed& p) {
+  return (p.l3 == packet::L3::ipv4 || p.l3 == packet::L3::ipv6) && p.proto == packet::ipproto::tcp &&
+         p.has_l4 && !p.fragment;
+}
+}  // namespace
 
 Dataplane::Dataplane(firewall::PipelineConfig cfg, uint64_t seed)
     : pipeline_(std::move(cfg), *this, seed) {}
@@ -105,22 +116,51 @@ void Dataplane::from_uplink(std::span<const std::byte> f, bool csum_blank) {
   count(r, nullptr, f);
 }
 
-void Dataplane::to_uplink(std::span<const std::byte> f) {
-  if (uplink_) uplink_->send(f);
+// A frame longer than the uplink's MTU: a TCP super-frame goes out whole and the kernel cuts
+// it into segments of the size the guest's TCP chose (no larger than the MTU allows).
+void Dataplane::to_uplink(std::span<const std::byte> f, uint16_t gso_size) {
+  if (!uplink_) return;
+  if (f.size() <= 14 + uplink_->mtu()) return uplink_->send(f);
+  const auto parsed = packet::parse(f);
+  const auto* p = std::get_if<packet::Parsed>(&parsed);
+  const std::size_t hdrs = p && is_segmentable(*p) ? p->l4_off + packet::tcp_header_len(f, *p) : 0;
+  if (hdrs == 0 || hdrs >= 14 + uplink_->mtu() || f.size() > gso_buf_.size()) {
+    count(firewall::DropReason::too_big_for_uplink, nullptr, f);
+    return;
+  }
+  const auto room = uint16_t(14 + uplink_->mtu() - hdrs);
+  std::memcpy(gso_buf_.data(), f.data(), f.size());
+  packet::set_partial_checksum(gso_buf_, *p);
+  uplink_->send(std::span(gso_buf_.data(), f.size()),
+                UplinkGso{gso_size > 0 ? std::min(gso_size, room) : room, p->l3 == packet::L3::ipv6,
+                          p->l4_off, uint16_t(hdrs)});
+  ++gso_to_uplink_;
 }
 
-// A VM's link carries at most kVmMtu bytes of IP packet. A longer frame (the uplink's peer
-// doing TSO/GSO hands AF_PACKET super-frames) is cut into TCP segments, as a NIC would; one
-// that is not TCP is dropped and counted.
+// A VM's link carries at most kVmMtu bytes of IP packet. A TCP super-frame (from an uplink
+// whose peer does TSO/GSO, or from another VM) goes whole with GSO metadata to a VM that
+// offered GSO, and is cut into segments here for one that did not; a long frame that is not
+// TCP is dropped and counted.
 void Dataplane::to_vif(netback::VifId v, std::span<const std::byte> f) {
   if (f.size() <= 14 + kVmMtu) return deliver(v, f);
   const auto parsed = packet::parse(f);
   const auto* p = std::get_if<packet::Parsed>(&parsed);
-  if (p && packet::segment_tcp(f, *p, kVmMtu, segment_, [&](std::span<const std::byte> s) { deliver(v, s); })) {
-    ++segmented_;
+  const std::size_t hdrs = p && is_segmentable(*p) ? p->l4_off + packet::tcp_header_len(f, *p) : 0;
+  if (hdrs == 0 || hdrs >= 14 + kVmMtu) {
+    count(firewall::DropReason::too_big_for_vm, v.slot < vifs_.size() ? &vifs_[v.slot] : nullptr, f);
     return;
   }
-  count(firewall::DropReason::too_big_for_vm, v.slot < vifs_.size() ? &vifs_[v.slot] : nullptr, f);
+  const uint8_t type = p->l3 == packet::L3::ipv6 ? netback::kGsoTcpV6 : netback::kGsoTcpV4;
+  const netback::VifId nid{v.slot - 1, v.gen};
+  if (v.slot != kSelf.slot && nb_ && f.size() <= 65535 && nb_->takes_gso(nid, type)) {
+    std::memcpy(gso_buf_.data(), f.data(), f.size());
+    packet::set_partial_checksum(gso_buf_, *p);
+    (void)nb_->to_guest(nid, std::span(gso_buf_.data(), f.size()), netback::Gso{uint16_t(14 + kVmMtu - hdrs), type});
+    ++gso_to_vms_;
+    return;
+  }
+  (void)packet::segment_tcp(f, *p, kVmMtu, segment_, [&](std::span<const std::byte> s) { deliver(v, s); });
+  ++segmented_;
 }
 
 void Dataplane::deliver(netback::VifId v, std::span<const std::byte> f) {

@@ -65,7 +65,7 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
   void vif_down(netback::VifId v) override;
   void from_guest(netback::VifId v, std::span<const std::byte> f, netback::TxFlags fl) override;
   // firewall::Egress
-  void to_uplink(std::span<const std::byte> f) override;
+  void to_uplink(std::span<const std::byte> f, uint16_t gso_size) override;
   void to_vif(netback::VifId v, std::span<const std::byte> f) override;
 
   void from_uplink(std::span<const std::byte> f, bool csum_blank);
@@ -78,8 +78,12 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
   [[nodiscard]] const std::array<uint64_t, kDropReasons>& drops() const { return drops_; }
   [[nodiscard]] const std::vector<VifStats>& vifs() const { return vifs_; }
   [[nodiscard]] uint64_t uplink_forwarded() const { return uplink_forwarded_; }
-  // Frames longer than a VM's MTU cut into TCP segments (GSO super-frames from the uplink).
+  // TCP super-frames (longer than the link's MTU): cut into segments here for a VM that takes
+  // no GSO (or the self TAP), passed on whole with GSO metadata to a VM that does, and sent
+  // to the uplink whole for the kernel to segment.
   [[nodiscard]] uint64_t segmented() const { return segmented_; }
+  [[nodiscard]] uint64_t gso_to_vms() const { return gso_to_vms_; }
+  [[nodiscard]] uint64_t gso_to_uplink() const { return gso_to_uplink_; }
   static constexpr std::size_t kVmMtu = 1500;
   [[nodiscard]] const std::deque<DropRecord>& recent_drops() const { return recent_; }
   // Called for each recorded drop (the control socket streams them to `drops --follow`).
@@ -104,8 +108,9 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
   SelfTap* self_ = nullptr;
   static constexpr netback::VifId kSelf{0, 1};
   static netback::VifId to_pipeline(netback::VifId v) { return {v.slot + 1, v.gen}; }
-  uint64_t uplink_forwarded_ = 0, segmented_ = 0;
+  uint64_t uplink_forwarded_ = 0, segmented_ = 0, gso_to_vms_ = 0, gso_to_uplink_ = 0;
   std::array<std::byte, 14 + kVmMtu> segment_{};
+  std::vector<std::byte> gso_buf_ = std::vector<std::byte>(65536);  // a super-frame, checksum partial
   std::deque<DropRecord> recent_;
   uint64_t drop_seq_ = 0;
   int64_t log_second_ = 0;

@@ -70,8 +70,9 @@ void print_summary(const netback::Netback& nb, const daemon::Dataplane& dp) {
   std::printf("total: %zu vifs connected, %llu frames from guests, %llu from the uplink forwarded\n",
               nb.connected_vifs(), static_cast<unsigned long long>(frames),
               static_cast<unsigned long long>(dp.uplink_forwarded()));
-  if (dp.segmented() > 0)
-    std::printf("frames cut into TCP segments for a VM's MTU: %llu\n", static_cast<unsigned long long>(dp.segmented()));
+  std::printf("TCP super-frames: %llu cut into segments for a VM, %llu to VMs as GSO, %llu to the uplink as GSO\n",
+              static_cast<unsigned long long>(dp.segmented()), static_cast<unsigned long long>(dp.gso_to_vms()),
+              static_cast<unsigned long long>(dp.gso_to_uplink()));
   for (std::size_t r = 0; r < daemon::kDropReasons; ++r)
     if (dp.drops()[r])
       std::printf("dropped %-28s %llu\n", firewall::name(firewall::DropReason(r)),

@@ -56,7 +56,9 @@ bool SimTaps::add(const SimTapSpec& spec, std::string* err) {
   vif.frontend = dom;
   vif.ip = spec.ip;
   ts.add_vif(vif);
-  g->front = std::make_unique<xen::sim::SimNetfront>(hv_, dom, backend_, 0);
+  xen::sim::SimNetfrontOptions opt;
+  opt.rx_gso = false;  // the TAP carries no GSO metadata: xfwd cuts super-frames for it
+  g->front = std::make_unique<xen::sim::SimNetfront>(hv_, dom, backend_, 0, opt);
   g->evt = std::make_unique<boost::asio::posix::stream_descriptor>(io_, ::dup(g->front->evt().fd()));
   guests_.push_back(std::move(g));
   return true;

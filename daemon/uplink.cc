@@ -18,6 +18,20 @@ namespace {
 
 std::string sys_error(const std::string& what) { return what + ": " + std::strerror(errno); }
 
+// struct virtio_net_hdr, the header PACKET_VNET_HDR puts before every frame (its fields in host
+// byte order on little-endian machines). <linux/virtio_net.h> itself does not compile as C++.
+struct virtio_net_hdr {
+  uint8_t flags;
+  uint8_t gso_type;
+  uint16_t hdr_len;
+  uint16_t gso_size;
+  uint16_t csum_start;
+  uint16_t csum_offset;
+};
+static_assert(sizeof(virtio_net_hdr) == 10);
+constexpr uint8_t VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
+constexpr uint8_t VIRTIO_NET_HDR_GSO_TCPV4 = 1, VIRTIO_NET_HDR_GSO_TCPV6 = 4;
+
 }  // namespace
 
 std::unique_ptr<Uplink> Uplink::open(const std::string& ifname, std::string* err) {
@@ -32,6 +46,9 @@ std::unique_ptr<Uplink> Uplink::open(const std::string& ifname, std::string* err
   u->ifindex_ = ifr.ifr_ifindex;
   if (::ioctl(u->fd_, SIOCGIFHWADDR, &ifr) < 0) return *err = sys_error("uplink: MAC of " + ifname), nullptr;
   std::memcpy(u->mac_.b.data(), ifr.ifr_hwaddr.sa_data, 6);
+  if (::ioctl(u->fd_, SIOCGIFMTU, &ifr) < 0) return *err = sys_error("uplink: MTU of " + ifname), nullptr;
+  if (ifr.ifr_mtu < 576 || ifr.ifr_mtu > 65535) return *err = "uplink: MTU of " + ifname + " out of range", nullptr;
+  u->mtu_ = uint32_t(ifr.ifr_mtu);
 
   // One frame per read: no GRO on this interface (best effort; not every driver has it).
   ethtool_value gro{ETHTOOL_SGRO, 0};
@@ -45,12 +62,13 @@ std::unique_ptr<Uplink> Uplink::open(const std::string& ifname, std::string* err
   if (::bind(u->fd_, reinterpret_cast<sockaddr*>(&sll), sizeof sll) < 0)
     return *err = sys_error("uplink: bind to " + ifname), nullptr;
   const int one = 1;
-  if (::setsockopt(u->fd_, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one) < 0)
-    return *err = sys_error("uplink: PACKET_AUXDATA"), nullptr;
+  if (::setsockopt(u->fd_, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0)
+    return *err = sys_error("uplink: PACKET_VNET_HDR"), nullptr;
   (void)::setsockopt(u->fd_, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
   u->rx_.resize(kBatch * kMaxFrame);
   u->tx_.resize(kBatch * kMaxFrame);
   u->tx_len_.resize(kBatch);
+  u->tx_gso_.resize(kBatch);
   return u;
 }
 
@@ -61,34 +79,27 @@ Uplink::~Uplink() {
 std::size_t Uplink::receive(const std::function<void(std::span<const std::byte>, bool)>& f,
                             std::size_t max_batches) {
   mmsghdr msgs[kBatch];
-  iovec iov[kBatch];
-  alignas(cmsghdr) char ctrl[kBatch][CMSG_SPACE(sizeof(tpacket_auxdata))];
+  iovec iov[kBatch][2];
+  virtio_net_hdr vh[kBatch];
   std::size_t total = 0;
   for (std::size_t b = 0; b < max_batches; ++b) {
     for (std::size_t i = 0; i < kBatch; ++i) {
-      iov[i] = {rx_.data() + i * kMaxFrame, kMaxFrame};
+      iov[i][0] = {&vh[i], sizeof vh[i]};
+      iov[i][1] = {rx_.data() + i * kMaxFrame, kMaxFrame};
       msgs[i] = {};
-      msgs[i].msg_hdr.msg_iov = &iov[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
-      msgs[i].msg_hdr.msg_control = ctrl[i];
-      msgs[i].msg_hdr.msg_controllen = sizeof ctrl[i];
+      msgs[i].msg_hdr.msg_iov = iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 2;
     }
     const int n = ::recvmmsg(fd_, msgs, kBatch, MSG_DONTWAIT | MSG_TRUNC, nullptr);
     if (n <= 0) break;
     for (int i = 0; i < n; ++i) {
-      const std::size_t len = msgs[i].msg_len;
-      if (len > kMaxFrame || (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)) {
+      if (msgs[i].msg_len < sizeof vh[i] || msgs[i].msg_len - sizeof vh[i] > kMaxFrame ||
+          (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)) {
         ++c_.rx_truncated;
         continue;
       }
-      bool csum_blank = false;
-      for (cmsghdr* cm = CMSG_FIRSTHDR(&msgs[i].msg_hdr); cm; cm = CMSG_NXTHDR(&msgs[i].msg_hdr, cm)) {
-        if (cm->cmsg_level == SOL_PACKET && cm->cmsg_type == PACKET_AUXDATA) {
-          tpacket_auxdata aux;
-          std::memcpy(&aux, CMSG_DATA(cm), sizeof aux);
-          csum_blank = (aux.tp_status & TP_STATUS_CSUMNOTREADY) != 0;
-        }
-      }
+      const std::size_t len = msgs[i].msg_len - sizeof vh[i];
+      const bool csum_blank = (vh[i].flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) != 0;
       ++c_.rx_frames;
       c_.rx_bytes += len;
       f(std::span(rx_.data() + i * kMaxFrame, len), csum_blank);
@@ -99,25 +110,38 @@ std::size_t Uplink::receive(const std::function<void(std::span<const std::byte>,
   return total;
 }
 
-void Uplink::send(std::span<const std::byte> frame) {
+void Uplink::send(std::span<const std::byte> frame, const std::optional<UplinkGso>& gso) {
   if (frame.size() > kMaxFrame) {
     ++c_.tx_errors;
     return;
   }
   if (tx_count_ == kBatch) flush();
   std::memcpy(tx_.data() + tx_count_ * kMaxFrame, frame.data(), frame.size());
+  tx_gso_[tx_count_] = gso;
   tx_len_[tx_count_++] = uint32_t(frame.size());
 }
 
 void Uplink::flush() {
   if (tx_count_ == 0) return;
   mmsghdr msgs[kBatch];
-  iovec iov[kBatch];
+  iovec iov[kBatch][2];
+  virtio_net_hdr vh[kBatch];
   for (std::size_t i = 0; i < tx_count_; ++i) {
-    iov[i] = {tx_.data() + i * kMaxFrame, tx_len_[i]};
+    vh[i] = {};
+    if (const auto& g = tx_gso_[i]) {  // the kernel segments it (checksum partial at l4_off + 16)
+      vh[i].flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+      vh[i].gso_type = g->v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
+      vh[i].gso_size = g->size;
+      vh[i].hdr_len = g->hdr_len;
+      vh[i].csum_start = g->l4_off;
+      vh[i].csum_offset = 16;
+      ++c_.tx_gso;
+    }
+    iov[i][0] = {&vh[i], sizeof vh[i]};
+    iov[i][1] = {tx_.data() + i * kMaxFrame, tx_len_[i]};
     msgs[i] = {};
-    msgs[i].msg_hdr.msg_iov = &iov[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_iov = iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 2;
   }
   std::size_t sent = 0;
   while (sent < tx_count_) {

@@ -4,12 +4,15 @@
 // drops what arrives for xfwd's address (ARCHITECTURE.md), and xfwd answers ARP for it itself.
 // Frames are read in batches with recvmmsg() and sent in batches with sendmmsg(); our own
 // transmissions are not looped back (PACKET_IGNORE_OUTGOING). Generic receive offload is
-// switched off on the interface, so a read is one frame as it was on the wire; a frame whose
-// checksum the kernel has not finished (TP_STATUS_CSUMNOTREADY, e.g. from a local veth peer)
-// is flagged so the pipeline completes it.
+// switched off on the interface. Every frame goes with a virtio_net_hdr (PACKET_VNET_HDR):
+// on receive it says whether the kernel left the checksum unfinished (a local peer such as a
+// veth: VIRTIO_NET_HDR_F_NEEDS_CSUM), and the pipeline completes it; a peer doing TSO/GSO
+// still hands over TCP super-frames, which the dataplane cuts or passes on as GSO. On send,
+// a guest's TCP super-frame goes out whole with a GSO header and the kernel segments it
+// (or passes it on to a peer that takes GSO).
 //   auto up = Uplink::open("eth0", &err);
 //   up->receive([&](std::span<const std::byte> f, bool csum_blank) { ... });
-//   up->send(frame); ... up->flush();
+//   up->send(frame); up->send(super_frame, UplinkGso{...}); ... up->flush();
 #pragma once
 
 #include <cstdint>
@@ -26,7 +29,16 @@ namespace xfw::daemon {
 
 struct UplinkCounters {
   uint64_t rx_frames = 0, rx_bytes = 0, rx_truncated = 0;
-  uint64_t tx_frames = 0, tx_bytes = 0, tx_errors = 0;
+  uint64_t tx_frames = 0, tx_bytes = 0, tx_errors = 0, tx_gso = 0;
+};
+
+// A TCP super-frame for the kernel to cut into segments of `size` payload bytes; its checksum
+// field holds the pseudo-header sum (packet::set_partial_checksum).
+struct UplinkGso {
+  uint16_t size = 0;
+  bool v6 = false;
+  uint16_t l4_off = 0;   // where the TCP header starts
+  uint16_t hdr_len = 0;  // Ethernet + IP + TCP headers
 };
 
 class Uplink {
@@ -43,12 +55,13 @@ class Uplink {
   [[nodiscard]] const packet::MacAddr& mac() const { return mac_; }
   [[nodiscard]] const std::string& name() const { return name_; }
   [[nodiscard]] const UplinkCounters& counters() const { return c_; }
+  [[nodiscard]] uint32_t mtu() const { return mtu_; }
 
   // Reads what is waiting (up to `max_batches` batches); returns the number of frames.
   std::size_t receive(const std::function<void(std::span<const std::byte>, bool csum_blank)>& f,
                       std::size_t max_batches = 4);
   // Queues a frame; the batch is sent when full or on flush().
-  void send(std::span<const std::byte> frame);
+  void send(std::span<const std::byte> frame, const std::optional<UplinkGso>& gso = std::nullopt);
   void flush();
 
  private:
@@ -60,6 +73,8 @@ class Uplink {
   UplinkCounters c_;
   std::vector<std::byte> rx_, tx_;  // kBatch frames each
   std::vector<uint32_t> tx_len_;
+  std::vector<std::optional<UplinkGso>> tx_gso_;
+  uint32_t mtu_ = 1500;
   std::size_t tx_count_ = 0;
 };
 

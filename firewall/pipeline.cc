@@ -75,13 +75,15 @@ std::optional<DropReason> Pipeline::from_client(netback::VifId vif, std::span<co
   if (nat::is_icmp_error(p)) return client_icmp_error(c, p, now);
 
   const uint32_t id = ct_.find_orig(nat::key_of(p), now);
-  if (id == nat::ConnTrack::kNone) return forward_new(c, p, now);
+  // A GSO super-frame keeps its segment size only if it really is TCP.
+  const uint16_t gso_size = flags.gso && p.proto == tcp ? flags.gso.size : 0;
+  if (id == nat::ConnTrack::kNone) return forward_new(c, p, now, gso_size);
   ct_.seen(id, true, p.tcp_flags, now);
   if (p.fragment) frags_out_.remember(p, id, now);
   const nat::Flow& fl = ct_.flow(id);
   if (!(fl.nat_dst == fl.orig.dst)) nat::set_dst(f, p, fl.nat_dst, fl.orig.dport);
   nat::set_src(f, p, ct_.uplink(fl.orig.v6), fl.nat_port);
-  return send_uplink(p);
+  return send_uplink(p, gso_size);
 }
 
 // A later fragment: the address rewrite of the flow its first fragment belonged to.
@@ -98,7 +100,8 @@ std::optional<DropReason> Pipeline::client_fragment(const Client& c, packet::Par
   return send_uplink(p);
 }
 
-std::optional<DropReason> Pipeline::forward_new(const Client& c, packet::Parsed& p, int64_t now) {
+std::optional<DropReason> Pipeline::forward_new(const Client& c, packet::Parsed& p, int64_t now,
+                                                uint16_t gso_size) {
   if (p.proto == tcp && (p.tcp_flags & (kSyn | kAck | kRst)) != kSyn)
     return refuse(c, p, DropReason::tcp_not_syn);
   const nat::Key k = nat::key_of(p);
@@ -130,7 +133,7 @@ std::optional<DropReason> Pipeline::forward_new(const Client& c, packet::Parsed&
   const std::span<std::byte> f(buf_.data(), p.l3_end);
   if (!(nat_dst == k.dst)) nat::set_dst(f, p, nat_dst, p.dport);
   nat::set_src(f, p, ct_.uplink(k.v6), ct_.flow(id).nat_port);
-  return send_uplink(p);
+  return send_uplink(p, gso_size);
 }
 
 // A policy drop, answered (when `reject` is on) the way Qubes does: TCP RST, or ICMP
@@ -166,13 +169,13 @@ std::optional<DropReason> Pipeline::client_icmp_error(const Client& c, packet::P
   return send_uplink(p);
 }
 
-std::optional<DropReason> Pipeline::send_uplink(packet::Parsed& p) {
+std::optional<DropReason> Pipeline::send_uplink(packet::Parsed& p, uint16_t gso_size) {
   const auto& next_hop = p.l3 == packet::L3::ipv6 ? gateway6_mac_ : gateway_mac_;
   if (!next_hop) return DropReason::uplink_gateway_unknown;
   const std::span<std::byte> f(buf_.data(), p.l3_end);
   if (!nat::decrement_ttl(f, p)) return DropReason::ttl_exceeded;
   set_macs(f, *next_hop, cfg_.uplink_mac, p);
-  out_.to_uplink(f);
+  out_.to_uplink(f, gso_size);
   return std::nullopt;
 }
 

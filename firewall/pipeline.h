@@ -55,7 +55,9 @@ struct PipelineConfig {
 class Egress {
  public:
   virtual ~Egress() = default;
-  virtual void to_uplink(std::span<const std::byte> frame) = 0;
+  // gso_size > 0: a TCP super-frame from a guest, to be sent as segments of that many payload
+  // bytes (the size the guest's TCP chose for its peer).
+  virtual void to_uplink(std::span<const std::byte> frame, uint16_t gso_size) = 0;
   virtual void to_vif(netback::VifId vif, std::span<const std::byte> frame) = 0;
 };
 
@@ -111,13 +113,13 @@ class Pipeline {
     RuleSet compiled;
   };
 
-  std::optional<DropReason> forward_new(const Client& c, packet::Parsed& p, int64_t now);
+  std::optional<DropReason> forward_new(const Client& c, packet::Parsed& p, int64_t now, uint16_t gso_size);
   std::optional<DropReason> refuse(const Client& c, const packet::Parsed& p, DropReason why);
   std::optional<DropReason> client_icmp_error(const Client& c, packet::Parsed& p, int64_t now);
   std::optional<DropReason> uplink_icmp_error(packet::Parsed& p, int64_t now);
   std::optional<DropReason> client_fragment(const Client& c, packet::Parsed& p, int64_t now);
   std::optional<DropReason> uplink_fragment(packet::Parsed& p, int64_t now);
-  std::optional<DropReason> send_uplink(packet::Parsed& p);
+  std::optional<DropReason> send_uplink(packet::Parsed& p, uint16_t gso_size = 0);
   std::optional<DropReason> send_client(uint32_t flow_id, packet::Parsed& p);
   std::optional<DropReason> uplink_arp(const packet::Parsed& p);
   std::optional<DropReason> uplink_ndp(const packet::Parsed& p);

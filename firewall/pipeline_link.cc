@@ -10,7 +10,7 @@ std::optional<DropReason> Pipeline::uplink_arp(const packet::Parsed& p) {
   if (cfg_.uplink_gateway && p.arp_spa == *cfg_.uplink_gateway && p.arp_sha != packet::MacAddr{})
     gateway_mac_ = p.arp_sha;
   if (p.arp_op == 1 && p.arp_tpa == *cfg_.uplink_addr) {
-    out_.to_uplink(std::span(reply_.data(), packet::arp_reply(reply_, p, cfg_.uplink_mac)));
+    out_.to_uplink(std::span(reply_.data(), packet::arp_reply(reply_, p, cfg_.uplink_mac)), 0);
     return std::nullopt;
   }
   if (p.arp_op == 2 && p.arp_tpa == *cfg_.uplink_addr) return std::nullopt;  // learned above
@@ -22,7 +22,7 @@ std::optional<DropReason> Pipeline::uplink_arp(const packet::Parsed& p) {
 std::optional<DropReason> Pipeline::uplink_ndp(const packet::Parsed& p) {
   if (cfg_.uplink_gateway6 && p.src6 == *cfg_.uplink_gateway6) gateway6_mac_ = p.src_mac;
   if (p.icmp_type == 135 && p.has_nd_target && p.nd_target == *cfg_.uplink_addr6) {
-    out_.to_uplink(std::span(reply_.data(), packet::ndp_na(reply_, p, cfg_.uplink_mac)));
+    out_.to_uplink(std::span(reply_.data(), packet::ndp_na(reply_, p, cfg_.uplink_mac)), 0);
     return std::nullopt;
   }
   return p.icmp_type == 136 && p.has_nd_target ? std::nullopt : std::optional{DropReason::nd_ignored};
@@ -33,12 +33,12 @@ void Pipeline::tick(int64_t now) {
   if (cfg_.uplink_addr && cfg_.uplink_gateway && now >= next_arp_) {
     out_.to_uplink(std::span(reply_.data(), packet::arp_request(reply_, cfg_.uplink_mac,
                                                                  *cfg_.uplink_addr,
-                                                                 *cfg_.uplink_gateway)));
+                                                                 *cfg_.uplink_gateway)), 0);
     next_arp_ = now + (gateway_mac_ ? 60'000 : 1'000);
   }
   if (cfg_.uplink_addr6 && cfg_.uplink_gateway6 && now >= next_ns_) {
     out_.to_uplink(std::span(reply_.data(), packet::ndp_ns(reply_, cfg_.uplink_mac, *cfg_.uplink_addr6,
-                                                            *cfg_.uplink_gateway6)));
+                                                            *cfg_.uplink_gateway6)), 0);
     next_ns_ = now + (gateway6_mac_ ? 60'000 : 1'000);
   }
   send_queries(now);
@@ -52,7 +52,7 @@ void Pipeline::send_queries(int64_t now) {
     const std::size_t n = dns::build_query(msg, q.id, q.name, q.qtype);
     if (n == 0) continue;
     out_.to_uplink(std::span(reply_.data(), packet::udp4(reply_, cfg_.uplink_mac, *gateway_mac_, *cfg_.uplink_addr,
-                                                         q.server, q.sport, 53, std::span(msg, n))));
+                                                         q.server, q.sport, 53, std::span(msg, n))), 0);
   }
 }
 

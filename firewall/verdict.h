@@ -47,7 +47,8 @@ namespace xfw::firewall {
   X(uplink_no_flow, "uplink packet of no known connection")                            \
   X(uplink_from_client_address, "uplink packet with a client VM's source address")     \
   X(vif_gone, "the connection's VM is no longer attached")                             \
-  X(too_big_for_vm, "longer than the VM's MTU and not TCP (only TCP is segmented)")
+  X(too_big_for_vm, "longer than the VM's MTU and not TCP (only TCP is segmented)")        \
+  X(too_big_for_uplink, "longer than the uplink's MTU and not TCP (only TCP is segmented)")
 
 enum class DropReason : uint8_t {
 #define XFW_X(n, t) n,

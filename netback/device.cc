@@ -77,13 +77,14 @@ bool Device::read_backend_keys(std::string* why) {
 }
 
 bool Device::advertise_features() {
-  // Only what is really handled (item 21: no ctrl ring; no GSO; single queue).
-  static constexpr std::pair<const char*, const char*> kFeatures[] = {
+  // Only what is really handled (item 21: no ctrl ring; single queue).
+  const char* gso = nb_.cfg_.limits.gso ? "1" : "0";
+  const std::pair<const char*, const char*> kFeatures[] = {
       {"feature-sg", "1"},
       {"feature-rx-copy", "1"},
       {"feature-rx-flip", "0"},
-      {"feature-gso-tcpv4", "0"},
-      {"feature-gso-tcpv6", "0"},
+      {"feature-gso-tcpv4", gso},
+      {"feature-gso-tcpv6", gso},
       {"feature-ipv6-csum-offload", "0"},
       {"feature-multicast-control", "0"},
       {"feature-split-event-channels", "0"},
@@ -138,6 +139,13 @@ bool Device::connect(std::string* why) {
     const auto b = xen::parse_bool01(*sg);
     if (!b) return *why = "bad feature-sg", false;
     p.guest_rx_sg = *b;
+  }
+  for (auto [k, flag] : {std::pair{"feature-gso-tcpv4", &p.guest_rx_gso4}, std::pair{"feature-gso-tcpv6", &p.guest_rx_gso6}}) {
+    if (const auto v = key(k)) {
+      const auto b = xen::parse_bool01(*v);
+      if (!b) return *why = std::string("bad ") + k, false;
+      *flag = *b;
+    }
   }
   if (const auto q = key("multi-queue-num-queues")) {
     if (xen::parse_uint(*q, 1) != 1) return *why = "multi-queue-num-queues must be 1", false;

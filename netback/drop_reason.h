@@ -23,6 +23,7 @@ namespace xfw::netback {
   /* per packet, backend -> guest (rx ring) */                                                \
   X(rx_queue_full, "queue towards the guest full")                                            \
   X(rx_too_big, "frame larger than the guest accepts")                                        \
+  X(rx_gso_not_negotiated, "GSO super-frame for a guest that did not offer that GSO type")    \
   X(rx_stalled, "guest posted no receive buffers in time")                                    \
   X(rx_grant_copy_failed, "grant copy to the guest failed")                                   \
   X(rx_vif_down, "vif not connected")                                                         \

@@ -37,11 +37,21 @@ struct VifInfo {
   xen::IpList ips;
 };
 
+// GSO metadata (netif.h XEN_NETIF_GSO_TYPE_TCPV4/TCPV6): the frame stands for TCP segments of
+// `size` payload bytes each (a "super-frame"). type 0: a plain frame.
+inline constexpr uint8_t kGsoTcpV4 = 1, kGsoTcpV6 = 2;  // XEN_NETIF_GSO_TYPE_TCPV4, _TCPV6
+struct Gso {
+  uint16_t size = 0;
+  uint8_t type = 0;
+  [[nodiscard]] explicit operator bool() const { return type != 0; }
+};
+
 // Checksum claims from the guest (NETTXF_csum_blank / NETTXF_data_validated). They are claims
 // only: the consumer verifies or computes checksums itself (NETBACK-HARDENING.md item 12).
 struct TxFlags {
   bool csum_blank = false;
   bool data_validated = false;
+  Gso gso;  // its extra-info slot, when the backend offered feature-gso-tcpv4/v6
 };
 
 class FrameSink {

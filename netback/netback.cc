@@ -190,10 +190,15 @@ std::optional<TimePoint> Netback::next_deadline() const {
   return best;
 }
 
-bool Netback::to_guest(VifId id, std::span<const std::byte> frame) {
+bool Netback::takes_gso(VifId id, uint8_t type) const {
+  const Vif* v = vif_of(id);
+  return v != nullptr && v->takes_gso(type);
+}
+
+bool Netback::to_guest(VifId id, std::span<const std::byte> frame, Gso gso) {
   Vif* v = vif_of(id);
   if (v == nullptr) return false;
-  if (!v->queue_to_guest(frame)) return false;
+  if (!v->queue_to_guest(frame, gso)) return false;
   activate(*v);
   return true;
 }

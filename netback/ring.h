@@ -59,6 +59,12 @@ class SharedRing {
   }
 
   void put_rsp(uint32_t i, const Rsp& rsp) { std::memcpy(slot(i), &rsp, sizeof rsp); }
+  // Writes a response slot as another slot type (extra-info slots on the rx ring).
+  template <class T>
+  void put_slot_as(uint32_t i, const T& v) {
+    static_assert(sizeof(T) <= kSlot && std::is_trivially_copyable_v<T>);
+    std::memcpy(slot(i), &v, sizeof v);
+  }
 
   // Publishes responses [old, new_prod); returns true if the guest asked to be notified.
   // `old` is our private copy: the shared rsp_prod is never read back.

@@ -3,8 +3,12 @@
 // The guest posts empty buffers (rx requests, one granted page each). A pass takes queued
 // frames oldest first; a frame needs ceil(len / 4096) buffers (more than one only if the guest
 // offered feature-sg); one batched grant copy fills them; each response goes in the slot of
-// its request, echoing its id, with NETRXF_more_data on all but the last slot. No checksum
-// flags are set: frames leave with complete checksums, so the guest may verify them.
+// its request, echoing its id, with NETRXF_more_data on all but the last slot. Plain frames
+// leave with complete checksums and no checksum flags, so the guest may verify them. A GSO
+// super-frame (only for a guest that offered feature-gso-tcpv4/v6) takes one more buffer, right
+// after its first, for the GSO extra-info slot (as Linux netback lays it out); its first
+// response says NETRXF_extra_info | NETRXF_csum_blank | NETRXF_data_validated (the caller left
+// the pseudo-header sum in the TCP checksum field, as CHECKSUM_PARTIAL wants).
 // A guest that posts no buffers while frames wait is given rx_stall_timeout, then its queue is
 // dropped and further frames are dropped at once until it posts buffers again (item 15).
 #include <algorithm>
@@ -12,15 +16,19 @@
 #include "netback/vif.h"
 
 namespace xfw::netback {
+static_assert(kGsoTcpV4 == XEN_NETIF_GSO_TYPE_TCPV4 && kGsoTcpV6 == XEN_NETIF_GSO_TYPE_TCPV6);
 namespace {
 
-uint32_t slots_for(std::size_t len) { return uint32_t((len + xen::kPageSize - 1) / xen::kPageSize); }
+uint32_t slots_for(std::size_t len, Gso gso) {
+  return uint32_t((len + xen::kPageSize - 1) / xen::kPageSize) + (gso ? 1 : 0);
+}
 
 struct RxFrame {
   uint32_t cons;  // ring index of its first buffer
-  uint32_t nslots;
+  uint32_t nslots;  // data slots, and the extra-info slot of a GSO frame
   uint32_t op_begin;
   uint32_t len;
+  Gso gso;
 };
 
 }  // namespace
@@ -40,18 +48,20 @@ bool Vif::rx_pass(TxScratch& scratch, TimePoint now, uint32_t& handled, bool& no
 
   while (nframes < max_frames) {
     const auto data = rxq_.at(nframes);
-    const uint32_t need = slots_for(data.size());
+    const Gso gso = rxq_.gso_at(nframes);
+    const uint32_t need = slots_for(data.size(), gso);
     if (uint32_t(prod - cons) < need) break;  // wait for more buffers
-    frames[nframes] = {cons, need, nops, uint32_t(data.size())};
-    for (uint32_t k = 0; k < need; ++k) {
+    frames[nframes] = {cons, need, nops, uint32_t(data.size()), gso};
+    for (uint32_t s = 0, k = 0; s < need; ++s) {
       const netif_rx_request_t req = rx_.copy_req(cons);
       ids[cons - rx_cons_] = req.id;
-      const std::size_t off = std::size_t(k) * xen::kPageSize;
+      ++cons;
+      if (gso && s == 1) continue;  // the extra-info slot: its buffer carries no data
+      const std::size_t off = std::size_t(k++) * xen::kPageSize;
       const auto len = uint16_t(std::min(xen::kPageSize, data.size() - off));
       scratch.ops[nops++] = {xen::GrantCopy::Dir::to_guest, params_.domid, xen::GrantRef{req.gref},
                              0, len, const_cast<std::byte*>(data.data() + off),
                              xen::GntStatus::general_error};
-      ++cons;
     }
     ++nframes;
   }
@@ -60,17 +70,28 @@ bool Vif::rx_pass(TxScratch& scratch, TimePoint now, uint32_t& handled, bool& no
 
   for (uint32_t f = 0; f < nframes; ++f) {
     const RxFrame& fr = frames[f];
+    const uint32_t ndata = fr.nslots - (fr.gso ? 1 : 0);
     bool ok = true;
-    for (uint32_t o = fr.op_begin; o < fr.op_begin + fr.nslots; ++o) {
+    for (uint32_t o = fr.op_begin; o < fr.op_begin + ndata; ++o) {
       ok &= scratch.ops[o].status == xen::GntStatus::okay;
     }
-    for (uint32_t k = 0; k < fr.nslots; ++k) {
+    for (uint32_t s = 0, k = 0; s < fr.nslots; ++s) {
+      if (fr.gso && s == 1) {
+        netif_extra_info_t e{};
+        e.type = XEN_NETIF_EXTRA_TYPE_GSO;
+        e.u.gso.size = fr.gso.size;
+        e.u.gso.type = fr.gso.type;
+        rx_.put_slot_as(fr.cons + s, e);
+        continue;
+      }
       netif_rx_response_t rsp{};
-      rsp.id = ids[fr.cons + k - rx_cons_];
+      rsp.id = ids[fr.cons + s - rx_cons_];
       rsp.offset = 0;
-      rsp.flags = k + 1 < fr.nslots ? NETRXF_more_data : 0;
+      rsp.flags = k + 1 < ndata ? NETRXF_more_data : 0;
+      if (s == 0 && fr.gso) rsp.flags |= NETRXF_extra_info | NETRXF_csum_blank | NETRXF_data_validated;
       rsp.status = ok ? int16_t(scratch.ops[fr.op_begin + k].len) : int16_t(NETIF_RSP_ERROR);
-      rx_.put_rsp(fr.cons + k, rsp);  // the slot of its request
+      rx_.put_rsp(fr.cons + s, rsp);  // the slot of its request
+      ++k;
     }
     if (ok) {
       ++c_.to_guest_packets;
@@ -92,7 +113,7 @@ bool Vif::rx_pass(TxScratch& scratch, TimePoint now, uint32_t& handled, bool& no
   }
   if (nframes == max_frames && nframes > 0) return true;  // budget used up; buffers may remain
   // Blocked on buffers: ask for a kick when enough are posted, then look once more.
-  const uint32_t need = slots_for(rxq_.front().size());
+  const uint32_t need = slots_for(rxq_.front().size(), rxq_.gso_at(0));
   rx_.set_req_event(rx_cons_ + need);
   if (uint32_t(rx_.req_prod() - rx_cons_) >= need) return true;
   if (!rx_waiting_since_) {

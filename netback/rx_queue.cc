@@ -7,7 +7,7 @@ namespace xfw::netback {
 RxQueue::RxQueue(uint32_t capacity_bytes)
     : buf_(new std::byte[capacity_bytes]), cap_(capacity_bytes) {}
 
-bool RxQueue::push(std::span<const std::byte> frame) {
+bool RxQueue::push(std::span<const std::byte> frame, Gso gso) {
   const auto len = uint32_t(frame.size());
   if (frame.size() > cap_ || count_ == kMaxFrames || len == 0) return false;
   uint32_t off;
@@ -29,7 +29,7 @@ bool RxQueue::push(std::span<const std::byte> frame) {
     off = tail_;
   }
   std::memcpy(buf_.get() + off, frame.data(), len);
-  desc_[(first_ + count_) % kMaxFrames] = {off, len};
+  desc_[(first_ + count_) % kMaxFrames] = {off, len, gso};
   ++count_;
   bytes_ += len;
   tail_ = off + len;

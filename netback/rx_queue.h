@@ -11,6 +11,8 @@
 #include <memory>
 #include <span>
 
+#include "netback/frames.h"
+
 namespace xfw::netback {
 
 class RxQueue {
@@ -19,8 +21,9 @@ class RxQueue {
 
   explicit RxQueue(uint32_t capacity_bytes);
 
-  // Copies the frame in; false if it does not fit (caller counts the drop).
-  [[nodiscard]] bool push(std::span<const std::byte> frame);
+  // Copies the frame in (with its GSO metadata); false if it does not fit (caller counts the drop).
+  [[nodiscard]] bool push(std::span<const std::byte> frame, Gso gso = {});
+  [[nodiscard]] Gso gso_at(uint32_t i) const { return desc_[(first_ + i) % kMaxFrames].gso; }
   [[nodiscard]] std::span<const std::byte> front() const { return at(0); }
   [[nodiscard]] std::span<const std::byte> at(uint32_t i) const;  // i-th oldest, i < frames()
   void pop();
@@ -34,6 +37,7 @@ class RxQueue {
   struct Desc {
     uint32_t off;
     uint32_t len;
+    Gso gso;
   };
   std::unique_ptr<std::byte[]> buf_;  // not zeroed: untouched pages cost no memory
   uint32_t cap_;

@@ -75,7 +75,7 @@ bool Vif::tx_pass(FrameSink& sink, TxScratch& scratch, TimePoint now, uint32_t& 
     p = TxPacket{};
     p.rsp_begin = nrsp;
     rsps[nrsp++] = {first.id, false};
-    p.flags = {(first.flags & NETTXF_csum_blank) != 0, (first.flags & NETTXF_data_validated) != 0};
+    p.flags = {(first.flags & NETTXF_csum_blank) != 0, (first.flags & NETTXF_data_validated) != 0, {}};
 
     // Extra-info slots follow the first slot (item 8).
     if (first.flags & NETTXF_extra_info) {
@@ -89,7 +89,13 @@ bool Vif::tx_pass(FrameSink& sink, TxScratch& scratch, TimePoint now, uint32_t& 
         if (e.type == XEN_NETIF_EXTRA_TYPE_GSO && !p.drop) {  // item 9
           const bool sane = e.u.gso.size != 0 && (e.u.gso.type == XEN_NETIF_GSO_TYPE_TCPV4 ||
                                                   e.u.gso.type == XEN_NETIF_GSO_TYPE_TCPV6);
-          p.drop = sane ? DropReason::tx_gso_not_negotiated : DropReason::tx_bad_gso;
+          if (!sane) {
+            p.drop = DropReason::tx_bad_gso;
+          } else if (!limits_.gso) {
+            p.drop = DropReason::tx_gso_not_negotiated;
+          } else {
+            p.flags.gso = {e.u.gso.size, e.u.gso.type};  // a claim: the sink checks the packet
+          }
         }
         // MCAST_ADD/DEL and HASH carry no data we use (multicast control and hashing are
         // not advertised); they are answered and ignored.

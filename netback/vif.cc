@@ -56,7 +56,12 @@ void Vif::fail(DropReason r) {
   }
 }
 
-bool Vif::queue_to_guest(std::span<const std::byte> frame) {
+bool Vif::takes_gso(uint8_t type) const {
+  return params_.guest_rx_sg && ((type == XEN_NETIF_GSO_TYPE_TCPV4 && params_.guest_rx_gso4) ||
+                                 (type == XEN_NETIF_GSO_TYPE_TCPV6 && params_.guest_rx_gso6));
+}
+
+bool Vif::queue_to_guest(std::span<const std::byte> frame, Gso gso) {
   if (fatal_) {
     drop(DropReason::rx_vif_down);
     return false;
@@ -70,7 +75,11 @@ bool Vif::queue_to_guest(std::span<const std::byte> frame) {
     drop(DropReason::rx_too_big);
     return false;
   }
-  if (!rxq_.push(frame)) {
+  if (gso && (!takes_gso(gso.type) || gso.size == 0)) {
+    drop(DropReason::rx_gso_not_negotiated);
+    return false;
+  }
+  if (!rxq_.push(frame, gso)) {
     drop(DropReason::rx_queue_full);
     return false;
   }

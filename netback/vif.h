@@ -35,6 +35,7 @@ struct VifLimits {
   std::chrono::milliseconds rx_stall_timeout{10'000};
   uint32_t tx_budget = 64;  // packets per pass
   uint32_t rx_budget = 64;  // frames per pass
+  bool gso = true;  // offer feature-gso-tcpv4/v6: take TCP super-frames from the guest
 };
 
 // What the handshake learned and validated; everything a Vif needs to connect.
@@ -44,6 +45,8 @@ struct VifConnectParams {
   xen::GrantRef rx_ring_ref;
   xen::EvtchnPort remote_port;
   bool guest_rx_sg = false;  // frontend's feature-sg: it accepts multi-slot frames
+  // frontend's feature-gso-tcpv4/v6: it accepts TCP super-frames with a GSO extra-info slot
+  bool guest_rx_gso4 = false, guest_rx_gso6 = false;
   std::optional<xen::Rate> rate;
 };
 
@@ -80,8 +83,11 @@ class Vif {
   // accounting). Unmasks the event channel when no work is left.
   Pass service(FrameSink& sink, TxScratch& scratch, TimePoint now, bool kicked);
 
-  // Queues a frame for the guest (copied). false = dropped and counted.
-  bool queue_to_guest(std::span<const std::byte> frame);
+  // Queues a frame for the guest (copied). false = dropped and counted. A `gso` frame goes
+  // with an extra-info slot (only for a guest that offered that GSO type).
+  bool queue_to_guest(std::span<const std::byte> frame, Gso gso = {});
+  // Does the guest take TCP super-frames of this GSO type?
+  [[nodiscard]] bool takes_gso(uint8_t type) const;
 
   [[nodiscard]] std::optional<DropReason> fatal() const { return fatal_; }
   [[nodiscard]] std::optional<TimePoint> wake_at() const;

@@ -7,9 +7,16 @@ namespace {
 constexpr uint8_t kFin = 0x01, kPsh = 0x08, kCwr = 0x80;
 }
 
+void set_partial_checksum(std::span<std::byte> frame, const Parsed& p) {
+  const auto l4_len = uint32_t(p.l3_end - p.l4_off);
+  const uint64_t pseudo = p.l3 == L3::ipv4 ? pseudo_v4(p.src4, p.dst4, ipproto::tcp, l4_len)
+                                           : pseudo_v6(p.src6, p.dst6, ipproto::tcp, l4_len);
+  wr16(frame.data() + p.l4_off + 16, fold(pseudo));
+}
+
 std::size_t build_segment(std::span<const std::byte> frame, const Parsed& p, std::size_t off,
                           std::size_t payload, std::size_t index, bool last, std::byte* out) {
-  const std::size_t tcp_hdr = std::size_t(std::to_integer<uint8_t>(frame[p.l4_off + 12]) >> 4) * 4;
+  const std::size_t tcp_hdr = tcp_header_len(frame, p);
   const std::size_t hdrs_end = p.l4_off + tcp_hdr;
   std::memcpy(out, frame.data(), hdrs_end);
   std::memcpy(out + hdrs_end, frame.data() + hdrs_end + off, payload);

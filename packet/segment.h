@@ -24,6 +24,16 @@
 
 namespace xfw::packet {
 
+// The length of the TCP header (data offset) of a parsed TCP packet.
+[[nodiscard]] inline std::size_t tcp_header_len(std::span<const std::byte> frame, const Parsed& p) {
+  return std::size_t(std::to_integer<uint8_t>(frame[p.l4_off + 12]) >> 4) * 4;
+}
+
+// For a TCP super-frame handed on whole (GSO: Xen's NETRXF_csum_blank, Linux's
+// CHECKSUM_PARTIAL): the checksum field holds only the pseudo-header sum, which whoever cuts
+// the segments completes for each.
+void set_partial_checksum(std::span<std::byte> frame, const Parsed& p);
+
 // Segment number `index` (of `payload` bytes, starting `off` bytes into the TCP payload),
 // written to `out` (room for the headers + payload). Returns its length.
 std::size_t build_segment(std::span<const std::byte> frame, const Parsed& p, std::size_t off,
@@ -37,7 +47,7 @@ bool segment_tcp(std::span<const std::byte> frame, const Parsed& p, std::size_t 
   if ((p.l3 != L3::ipv4 && p.l3 != L3::ipv6) || p.proto != ipproto::tcp || !p.has_l4 || p.fragment)
     return false;
   const std::size_t ip_hdr = p.l4_off - p.l3_off;
-  const std::size_t tcp_hdr = std::size_t(std::to_integer<uint8_t>(frame[p.l4_off + 12]) >> 4) * 4;
+  const std::size_t tcp_hdr = tcp_header_len(frame, p);
   const std::size_t headers = ip_hdr + tcp_hdr;
   if (mtu <= headers || p.l4_off + tcp_hdr > p.l3_end) return false;
   const std::size_t mss = mtu - headers;

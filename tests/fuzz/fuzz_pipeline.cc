@@ -18,10 +18,11 @@ const packet::Ipv6Addr kUntrustedIp6{{0xfd, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 
 const packet::MacAddr kMac{{0x00, 0x16, 0x3e, 0x5e, 0x6c, 0x00}};
 
 struct Checker : firewall::Egress {
-  void to_uplink(std::span<const std::byte> f) override {
+  void to_uplink(std::span<const std::byte> f, uint16_t gso_size) override {
     const auto r = packet::parse(f);
     const auto* p = std::get_if<packet::Parsed>(&r);
     if (!p) __builtin_trap();
+    if (gso_size > 0 && p->proto != packet::ipproto::tcp) __builtin_trap();  // only TCP is segmented
     if (p->l3 == packet::L3::ipv4 && (p->src4 == kWorkIp || p->src4 == kUntrustedIp)) __builtin_trap();
     if (p->l3 == packet::L3::ipv6 && p->src6 == kUntrustedIp6) __builtin_trap();
   }
@@ -81,7 +82,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (kind == 2) {
       (void)pl.from_uplink(frame, now);
     } else {
-      (void)pl.from_client(kind == 0 ? work : untrusted, frame, netback::TxFlags{(len & 1) != 0, false}, now);
+      (void)pl.from_client(kind == 0 ? work : untrusted, frame, netback::TxFlags{(len & 1) != 0, false, (len & 2) ? netback::Gso{uint16_t(len * 7), 1} : netback::Gso{}}, now);
     }
   }
   return 0;

@@ -17,6 +17,7 @@ using netback::DropReason;
 
 class Hostile : public ::testing::Test {
  protected:
+  explicit Hostile(netback::NetbackConfig cfg = {}) : w_(std::move(cfg)) {}
   void SetUp() override {
     evil_ = &w_.add_guest(DomId{5}, "untrusted", "10.137.0.5");
     good_ = &w_.add_guest(DomId{6}, "work", "10.137.0.6");
@@ -316,7 +317,33 @@ TEST_F(Hostile, EndlessExtraInfoChainIsFatal) {
   expect_disconnected(DropReason::fatal_tx_bad_extra);
 }
 
-TEST_F(Hostile, GsoWithoutNegotiationDropsThePacket) {
+TEST_F(Hostile, GsoExtraIsPassedOnAsAClaim) {
+  put(1, data_ref(), 0, 1000, NETTXF_extra_info | NETTXF_csum_blank);
+  put_extra(XEN_NETIF_EXTRA_TYPE_GSO, 0, 1448, XEN_NETIF_GSO_TYPE_TCPV4);
+  publish();
+  w_.settle();
+  ASSERT_EQ(w_.sink.frames.size(), 1u);
+  EXPECT_EQ(w_.sink.frames[0].data.size(), 1000u);
+  EXPECT_EQ(w_.sink.frames[0].flags.gso.size, 1448);
+  EXPECT_EQ(w_.sink.frames[0].flags.gso.type, XEN_NETIF_GSO_TYPE_TCPV4);
+  EXPECT_TRUE(w_.sink.frames[0].flags.csum_blank);
+  EXPECT_EQ(evil_->tx_null, 1u);  // the extra slot answered NETIF_RSP_NULL
+  EXPECT_EQ(evil_->tx_ok, 1u);
+  expect_good_vif_works();
+}
+
+netback::NetbackConfig without_gso() {
+  netback::NetbackConfig c;
+  c.limits.gso = false;
+  return c;
+}
+class HostileNoGso : public Hostile {
+ protected:
+  HostileNoGso() : Hostile(without_gso()) {}
+};
+
+TEST_F(HostileNoGso, GsoWithoutNegotiationDropsThePacket) {
+  EXPECT_EQ(w_.backend_key(DomId{5}, "feature-gso-tcpv4"), "0");
   put(1, data_ref(), 0, 1000, NETTXF_extra_info);
   put_extra(XEN_NETIF_EXTRA_TYPE_GSO, 0, 1448, XEN_NETIF_GSO_TYPE_TCPV4);
   publish();

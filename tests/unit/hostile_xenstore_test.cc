@@ -66,6 +66,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadKey{"request-rx-copy", nullptr, "request-rx-copy must be 1"},
         BadKey{"feature-rx-notify", "0", "feature-rx-notify must be 1"},
         BadKey{"feature-sg", "yes", "bad feature-sg"},
+        BadKey{"feature-gso-tcpv4", "2", "bad feature-gso-tcpv4"},
+        BadKey{"feature-gso-tcpv6", "", "bad feature-gso-tcpv6"},
         BadKey{"multi-queue-num-queues", "4", "multi-queue-num-queues must be 1"},
         BadKey{"multi-queue-num-queues", "0", "multi-queue-num-queues must be 1"}));
 

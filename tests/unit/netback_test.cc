@@ -18,7 +18,8 @@ TEST(Netback, AttachesAutomaticallyAndConnects) {
   EXPECT_TRUE(fe.connected());
   EXPECT_EQ(w.backend_key(DomId{5}, "state"), "4");
   EXPECT_EQ(w.backend_key(DomId{5}, "feature-rx-copy"), "1");
-  EXPECT_EQ(w.backend_key(DomId{5}, "feature-gso-tcpv4"), "0");
+  EXPECT_EQ(w.backend_key(DomId{5}, "feature-gso-tcpv4"), "1");
+  EXPECT_EQ(w.backend_key(DomId{5}, "feature-gso-tcpv6"), "1");
   EXPECT_EQ(w.backend_key(DomId{5}, "hotplug-status"), "connected");
   ASSERT_EQ(w.sink.up.size(), 1u);
   // A driver domain may not read other domains' /local/domain/<id>/name: no name.
@@ -97,6 +98,46 @@ TEST(Netback, GuestWithoutSgGetsNoMultiSlotFrames) {
   w.settle();
   EXPECT_EQ(fe.rx_frames, 1u);
   EXPECT_EQ(w.status(DomId{5})->counters.drops[size_t(netback::DropReason::rx_too_big)], 1u);
+}
+
+// A TCP super-frame for a guest that offered feature-gso-tcpv4: one data slot per page plus
+// the GSO extra-info slot right after the first, flagged csum_blank (Linux netback's layout).
+TEST(Netback, GsoFrameGoesWithItsExtraInfoSlot) {
+  World w;
+  auto& fe = w.add_guest(DomId{5}, "work", "10.137.0.5");
+  w.settle();
+  const auto id = w.vif_id(DomId{5});
+  ASSERT_TRUE(w.nb.takes_gso(id, netback::kGsoTcpV4));
+  const auto big = make_frame(30000, 7);
+  for (int i = 0; i < 3; ++i) {  // three, so that the extra slots land at varying ring positions
+    ASSERT_TRUE(w.nb.to_guest(id, big, netback::Gso{1448, netback::kGsoTcpV4}));
+    ASSERT_TRUE(w.nb.to_guest(id, make_frame(100, uint8_t(i))));
+  }
+  w.settle();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(fe.receive(), big);
+    EXPECT_EQ(fe.receive(), make_frame(100, uint8_t(i)));
+  }
+  ASSERT_EQ(fe.rx_gso_extras.size(), 3u);
+  EXPECT_EQ(fe.rx_gso_extras[0].type, XEN_NETIF_EXTRA_TYPE_GSO);
+  EXPECT_EQ(fe.rx_gso_extras[0].u.gso.size, 1448);
+  EXPECT_EQ(fe.rx_gso_extras[0].u.gso.type, XEN_NETIF_GSO_TYPE_TCPV4);
+  EXPECT_EQ(fe.rx_csum_blank, 3u);
+  EXPECT_EQ(fe.rx_errors, 0u);
+}
+
+TEST(Netback, GuestWithoutGsoGetsNoGsoFrame) {
+  World w;
+  xen::sim::SimNetfrontOptions opt;
+  opt.rx_gso = false;
+  auto& fe = w.add_guest(DomId{5}, "work", "10.137.0.5", opt);
+  w.settle();
+  const auto id = w.vif_id(DomId{5});
+  EXPECT_FALSE(w.nb.takes_gso(id, netback::kGsoTcpV4));
+  EXPECT_FALSE(w.nb.to_guest(id, make_frame(30000), netback::Gso{1448, netback::kGsoTcpV4}));
+  w.settle();
+  EXPECT_EQ(fe.rx_frames, 0u);
+  EXPECT_EQ(w.status(DomId{5})->counters.drops[size_t(netback::DropReason::rx_gso_not_negotiated)], 1u);
 }
 
 TEST(Netback, ManyVifsAtOnceEchoTraffic) {

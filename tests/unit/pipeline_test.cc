@@ -19,7 +19,11 @@ const netback::VifId kWork{0, 1}, kUntrusted{1, 1};
 struct Recorder : Egress {
   std::vector<Bytes> uplink;
   std::vector<std::pair<netback::VifId, Bytes>> vifs;
-  void to_uplink(std::span<const std::byte> f) override { uplink.emplace_back(f.begin(), f.end()); }
+  void to_uplink(std::span<const std::byte> f, uint16_t gso_size) override {
+    uplink.emplace_back(f.begin(), f.end());
+    uplink_gso.push_back(gso_size);
+  }
+  std::vector<uint16_t> uplink_gso;
   void to_vif(netback::VifId v, std::span<const std::byte> f) override {
     vifs.emplace_back(v, Bytes(f.begin(), f.end()));
   }
@@ -421,7 +425,7 @@ TEST_F(PipelineTest, CsumBlankIsCompleted) {
   auto p = std::get<packet::Parsed>(packet::parse(f));
   packet::wr16(f.data() + p.l4_off + 6, packet::fold(packet::pseudo_v4(p.src4, p.dst4, 17, 12)));
   EXPECT_FALSE(packet::l4_checksum_ok(f, p));
-  EXPECT_EQ(client(kWork, f, 1000, netback::TxFlags{true, false}), std::nullopt);
+  EXPECT_EQ(client(kWork, f, 1000, netback::TxFlags{true, false, {}}), std::nullopt);
   ASSERT_EQ(out.uplink.size(), 1u);
   EXPECT_FRAME(out.uplink[0], udp(kOutWork, 40000, 9999));
 }

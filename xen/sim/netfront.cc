@@ -99,8 +99,8 @@ void SimNetfront::connect() {
     w("request-rx-copy", opt_.request_rx_copy ? "1" : "0");
     w("feature-rx-notify", opt_.rx_notify ? "1" : "0");
     w("feature-sg", opt_.sg ? "1" : "0");
-    w("feature-gso-tcpv4", "1");
-    w("feature-gso-tcpv6", "1");
+    w("feature-gso-tcpv4", opt_.rx_gso ? "1" : "0");
+    w("feature-gso-tcpv6", opt_.rx_gso ? "1" : "0");
     w("feature-ipv6-csum-offload", "1");
     if (!ok) throw std::runtime_error("sim netfront: cannot write keys");
     const auto end = xs_.transaction_end(*t, true);
@@ -143,6 +143,7 @@ void SimNetfront::post_rx_buffers() {
     netif_rx_request_t* req = RING_GET_REQUEST(&rx_, rx_.req_prod_pvt);
     req->id = uint16_t(i);
     req->gref = rx_refs_[i].value();
+    posted_id_[rx_.req_prod_pvt % kRing] = req->id;
     ++rx_.req_prod_pvt;
   }
   int notify = 0;
@@ -207,14 +208,29 @@ void SimNetfront::collect_rx() {
     std::atomic_thread_fence(std::memory_order_acquire);
     for (RING_IDX i = rx_.rsp_cons; i != rp; ++i) {
       const netif_rx_response_t rsp = *RING_GET_RESPONSE(&rx_, i);
-      const uint16_t id = rsp.id < kRing ? rsp.id : 0;
-      if (rsp.status < 0 || rsp.offset + rsp.status > int(kPageSize)) {
-        partial_bad_ = true;
+      uint16_t id;
+      if (in_extra_) {  // the slot holds a netif_extra_info; its buffer was not used
+        netif_extra_info_t e;
+        std::memcpy(&e, RING_GET_RESPONSE(&rx_, i), sizeof e);
+        rx_gso_extras.push_back(e);
+        in_extra_ = (e.flags & XEN_NETIF_EXTRA_FLAG_MORE) != 0;
+        id = posted_id_[i % kRing];
       } else {
-        const std::byte* p = rx_pages_[id].bytes + rsp.offset;
-        partial_.insert(partial_.end(), p, p + rsp.status);
+        id = rsp.id < kRing ? rsp.id : 0;
+        if (!in_frame_) {  // the first slot of a frame
+          in_extra_ = (rsp.flags & NETRXF_extra_info) != 0;
+          if (rsp.flags & NETRXF_csum_blank) ++rx_csum_blank;
+        }
+        if (rsp.status < 0 || rsp.offset + rsp.status > int(kPageSize)) {
+          partial_bad_ = true;
+        } else {
+          const std::byte* p = rx_pages_[id].bytes + rsp.offset;
+          partial_.insert(partial_.end(), p, p + rsp.status);
+        }
+        data_more_ = (rsp.flags & NETRXF_more_data) != 0;
+        in_frame_ = true;
       }
-      if (!(rsp.flags & NETRXF_more_data)) {
+      if (in_frame_ && !in_extra_ && !data_more_) {
         if (partial_bad_) {
           ++rx_errors;
         } else {
@@ -223,11 +239,13 @@ void SimNetfront::collect_rx() {
         }
         partial_.clear();
         partial_bad_ = false;
+        in_frame_ = false;
       }
       if (opt_.auto_repost) {
         netif_rx_request_t* req = RING_GET_REQUEST(&rx_, rx_.req_prod_pvt);
         req->id = id;
         req->gref = rx_refs_[id].value();
+        posted_id_[rx_.req_prod_pvt % kRing] = id;
         ++rx_.req_prod_pvt;
       }
     }

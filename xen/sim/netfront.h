@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <xen/io/netif.h>
 
+#include <array>
 #include <deque>
 #include <optional>
 #include <span>
@@ -32,6 +33,7 @@ struct SimNetfrontOptions {
   bool request_rx_copy = true;
   uint32_t rx_buffers = 256;      // buffers posted (at most 256)
   bool auto_repost = true;        // re-post receive buffers after each frame
+  bool rx_gso = true;             // feature-gso-tcpv4/v6: accept TCP super-frames (as Linux)
 };
 
 class SimNetfront {
@@ -58,6 +60,9 @@ class SimNetfront {
   // Counters the tests look at.
   uint64_t tx_ok = 0, tx_error = 0, tx_null = 0, rx_frames = 0, rx_errors = 0;
   uint64_t notifies_sent = 0, events_received = 0;
+  // GSO extra-info slots received (one per super-frame), and frames flagged csum_blank.
+  std::vector<netif_extra_info_t> rx_gso_extras;
+  uint64_t rx_csum_blank = 0;
   [[nodiscard]] uint32_t tx_in_flight() const { return uint32_t(kRing - free_ids_.size()); }
 
   // --- raw access for hostile-frontend tests ---
@@ -105,6 +110,9 @@ class SimNetfront {
   std::vector<uint16_t> free_ids_;
   std::vector<std::byte> partial_;  // rx frame being reassembled
   bool partial_bad_ = false;
+  bool in_frame_ = false, data_more_ = false;  // rx: inside a frame; its last data slot said more
+  bool in_extra_ = false;  // the next rx slot is an extra-info slot
+  std::array<uint16_t, 256> posted_id_{};  // rx request id by ring index (extra slots carry none)
   std::deque<std::vector<std::byte>> received_;
 };
 
