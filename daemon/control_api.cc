@@ -115,6 +115,12 @@ ControlServer::Reply handle_control(ControlContext& ctx, const json& req) {
     return {ok(json{{"version", XFW_VERSION},
                     {"uptime_s", (now - ctx.started_ms) / 1000},
                     {"uplink", ctx.uplink},
+                    {"uplink_counters", [&] {
+                       const UplinkCounters u = ctx.dp.uplink_counters();
+                       return json{{"rx_frames", u.rx_frames}, {"rx_bytes", u.rx_bytes}, {"rx_truncated", u.rx_truncated},
+                                   {"tx_frames", u.tx_frames}, {"tx_bytes", u.tx_bytes}, {"tx_errors", u.tx_errors},
+                                   {"tx_gso", u.tx_gso}};
+                     }()},
                     {"vifs", ctx.nb.connected_vifs()},
                     {"flows", pl.conntrack().size()},
                     {"flow_limit", pl.conntrack().capacity()}}),

@@ -18,7 +18,7 @@ namespace xfw::netback {
   X(tx_fragment_overflow, "fragment sizes exceed the packet length")                          \
   X(tx_too_many_slots, "more than 18 slots in one packet")                                    \
   X(tx_gso_not_negotiated, "GSO extra info, GSO not advertised")                              \
-  X(tx_bad_gso, "GSO extra with size 0 or unknown type")                                      \
+  X(tx_bad_gso, "GSO extra with size below 48 or unknown type")                               \
   X(tx_grant_copy_failed, "grant copy from the guest failed")                                 \
   /* per packet, backend -> guest (rx ring) */                                                \
   X(rx_queue_full, "queue towards the guest full")                                            \

@@ -14,6 +14,7 @@ namespace {
 
 constexpr uint32_t kAbusiveSlots = 20;  // 20 or more slots in one packet: disconnect (item 6)
 constexpr uint32_t kMaxExtras = XEN_NETIF_EXTRA_TYPE_MAX - 1;
+constexpr uint16_t kMinGsoSize = 48;
 
 struct TxPacket {
   uint32_t rsp_begin, rsp_end;  // into the pass's response list
@@ -87,7 +88,9 @@ bool Vif::tx_pass(FrameSink& sink, TxScratch& scratch, TimePoint now, uint32_t& 
         if (e.type == XEN_NETIF_EXTRA_TYPE_NONE || e.type >= XEN_NETIF_EXTRA_TYPE_MAX)
           return fail(DropReason::fatal_tx_bad_extra), false;
         if (e.type == XEN_NETIF_EXTRA_TYPE_GSO && !p.drop) {  // item 9
-          const bool sane = e.u.gso.size != 0 && (e.u.gso.type == XEN_NETIF_GSO_TYPE_TCPV4 ||
+          // A segment size below Linux's tcp_min_snd_mss (48) would turn one super-frame into
+          // over a thousand segments for the uplink to send.
+          const bool sane = e.u.gso.size >= kMinGsoSize && (e.u.gso.type == XEN_NETIF_GSO_TYPE_TCPV4 ||
                                                   e.u.gso.type == XEN_NETIF_GSO_TYPE_TCPV6);
           if (!sane) {
             p.drop = DropReason::tx_bad_gso;

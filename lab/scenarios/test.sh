@@ -10,10 +10,10 @@ ip netns exec netvm dash -c 'while true; do sleep 600 | nc -l -p 9000 >/dev/null
 # 2 MB each way: the netvm's veth does TSO (super-frames to xfwd), the real netfront sends GSO.
 head -c 2000000 /dev/urandom > /srv/www/big.bin
 big_md5=$(md5sum < /srv/www/big.bin); big_md5=${big_md5%% *}
-ip netns exec netvm dash -c 'nc -l -p 9001 > /tmp/up.bin' &
+ip netns exec netvm dash -c 'sleep 600 | nc -l -p 9001 > /tmp/up.bin' &
 
 cat > /tmp/work.sh <<G
-#!/bin/sh
+#!/bin/dash
 ping -c1 -W3 10.137.0.1 >/dev/null && echo "T gateway-ping ok"
 ping -c1 -W3 192.168.100.1 >/dev/null && echo "T nat-ping ok"
 printf 'GET / HTTP/1.0\r\n\r\n' > /tmp/req
@@ -33,7 +33,7 @@ start=\$(date +%s)
 echo "T cut after \$(( \$(date +%s) - start ))s"
 G
 cat > /tmp/untrusted.sh <<'G'
-#!/bin/sh
+#!/bin/dash
 printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 192.168.100.1 80 2>&1 | grep -q refused && echo "T reject ok"
 printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 192.168.100.1 443 | grep -q "hello from the netvm" && echo "T allowed ok"
 ip addr add 10.137.0.99/32 dev eth0
@@ -110,7 +110,7 @@ check "no dying domain left (grants unmapped, channels closed)" sh -c "! xl list
 check "xfwd forgot the destroyed vifs" connected 0
 # Re-create the same VM: it attaches again.
 cat > /tmp/again.sh <<'G'
-#!/bin/sh
+#!/bin/dash
 ping -c1 -W3 10.137.0.1 >/dev/null && echo "T again ok"
 G
 LINGER=0

@@ -354,14 +354,16 @@ TEST_F(HostileNoGso, GsoWithoutNegotiationDropsThePacket) {
   expect_good_vif_works();
 }
 
-TEST_F(Hostile, GsoWithZeroSizeOrBadTypeIsDropped) {
+TEST_F(Hostile, GsoWithTinySizeOrBadTypeIsDropped) {
   put(1, data_ref(), 0, 1000, NETTXF_extra_info);
   put_extra(XEN_NETIF_EXTRA_TYPE_GSO, 0, 0, XEN_NETIF_GSO_TYPE_TCPV4);
   put(2, data_ref(), 0, 1000, NETTXF_extra_info);
   put_extra(XEN_NETIF_EXTRA_TYPE_GSO, 0, 1448, 7);
+  put(3, data_ref(), 0, 1000, NETTXF_extra_info);
+  put_extra(XEN_NETIF_EXTRA_TYPE_GSO, 0, 47, XEN_NETIF_GSO_TYPE_TCPV4);  // 1000 bytes -> 21 segments
   publish();
   w_.settle();
-  EXPECT_EQ(drops(DropReason::tx_bad_gso), 2u);
+  EXPECT_EQ(drops(DropReason::tx_bad_gso), 3u);
   EXPECT_TRUE(w_.status(DomId{5})->connected);
 }
 

@@ -29,6 +29,7 @@ struct Recorder : Egress {
   }
   void clear() {
     uplink.clear();
+    uplink_gso.clear();
     vifs.clear();
   }
 };
@@ -428,6 +429,22 @@ TEST_F(PipelineTest, CsumBlankIsCompleted) {
   EXPECT_EQ(client(kWork, f, 1000, netback::TxFlags{true, false, {}}), std::nullopt);
   ASSERT_EQ(out.uplink.size(), 1u);
   EXPECT_FRAME(out.uplink[0], udp(kOutWork, 40000, 9999));
+}
+
+// A guest's GSO super-frame keeps its segment size on the way to the uplink (the NAT rewrite
+// does not change lengths); a GSO claim on a frame that is not TCP is not passed on.
+TEST_F(PipelineTest, GsoSizeFollowsTcpSuperFramesOnly) {
+  const netback::TxFlags gso{false, false, netback::Gso{1448, netback::kGsoTcpV4}};
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 80, 0x02)), std::nullopt);
+  EXPECT_EQ(uplink(tcp(kBackWork, 80, 40000, 0x12, 5000, 1001)), std::nullopt);
+  const Bytes data(20000, std::byte{9});
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 80, 0x10, 1001, 5001, data), 1000, gso), std::nullopt);
+  EXPECT_EQ(client(kWork, udp(kFromWork, 40000, 9999, data), 1000, gso), std::nullopt);
+  ASSERT_EQ(out.uplink.size(), 3u);
+  EXPECT_EQ(out.uplink_gso[0], 0);
+  EXPECT_FRAME(out.uplink[1], tcp(kOutWork, 40000, 80, 0x10, 1001, 5001, data));
+  EXPECT_EQ(out.uplink_gso[1], 1448);
+  EXPECT_EQ(out.uplink_gso[2], 0);
 }
 
 // A UDP datagram in two fragments each way: the first carries the ports, the second only
