@@ -21,7 +21,8 @@ results() { sed -n 's/.*R \([a-z-]*\) \([0-9.]*\).*/\1 \2/p' "/var/log/xen/conso
 # 1. xfwd (started by dom0-init).
 create perf 10.137.0.9 /tmp/perf.sh
 wait_guest perf
-xfwctl vifs --json > /tmp/ctl.out 2>&1; say "xfwd's vif counters: $(cat /tmp/ctl.out)"
+say "xfwd's counters after the runs:"
+for c in "vifs --json" "stats" "status --json"; do xfwctl $c > /tmp/ctl.out 2>&1; cat /tmp/ctl.out; done
 results perf > /tmp/xfwd.res
 xl destroy perf 2>/dev/null
 kill "$(pidof xfwd)"; sleep 1

@@ -86,7 +86,7 @@ for _ in $(seq 100); do guest_says third "T after-restart" && break; sleep 0.5; 
 check "third: after-restart" guest_says third "T after-restart ok"
 
 for vm in work untrusted; do
-  for t in $(sed -n 's/.*T \([a-z-]*\) ok.*/\1/p' "/var/log/xen/console/guest-$vm.log"); do pass "$vm: $t"; done
+  for t in $(sed -n 's/.*T \([a-z0-9-]*\) ok.*/\1/p' "/var/log/xen/console/guest-$vm.log"); do pass "$vm: $t"; done
 done
 cut_s=$(sed -n 's/.*T cut after \([0-9]*\)s.*/\1/p' /var/log/xen/console/guest-work.log)
 # The connection must live until the rule change (8 s after it was seen), then end at once.
