@@ -32,14 +32,6 @@ std::string describe(std::span<const std::byte> frame) {
   return "proto " + std::to_string(p.proto) + " " + src + " -> " + dst;
 }
 
-namespace {
-// A TCP packet (not a fragment) whose segments can be cut or described by GSO.
-bool is_segmentable(const packet::Parsed& p) {
-  return (p.l3 == packet::L3::ipv4 || p.l3 == packet::L3::ipv6) && p.proto == packet::ipproto::tcp &&
-         p.has_l4 && !p.fragment;
-}
-}  // namespace
-
 Dataplane::Dataplane(firewall::PipelineConfig cfg, uint64_t seed)
     : pipeline_(std::move(cfg), *this, seed) {}
 
@@ -116,25 +108,26 @@ void Dataplane::from_uplink(std::span<const std::byte> f, bool csum_blank) {
   count(r, nullptr, f);
 }
 
-// A frame longer than the uplink's MTU: a TCP super-frame goes out whole and the kernel cuts
-// it into segments of the size the guest's TCP chose (no larger than the MTU allows).
+// A TCP super-frame (longer than a VM's link: its checksum was left for here) goes out whole,
+// the kernel finishing its checksum and, if it is longer than the uplink's MTU, cutting it into
+// segments of the size the guest's TCP chose (no larger than the MTU allows). A frame longer
+// than the MTU that is not TCP cannot leave.
 void Dataplane::to_uplink(std::span<const std::byte> f, uint16_t gso_size) {
   if (!uplink_) return;
-  if (f.size() <= 14 + uplink_->mtu()) return uplink_->send(f);
+  if (f.size() <= 14 + kVmMtu) return uplink_->send(f);
   const auto parsed = packet::parse(f);
   const auto* p = std::get_if<packet::Parsed>(&parsed);
-  const std::size_t hdrs = p && is_segmentable(*p) ? p->l4_off + packet::tcp_header_len(f, *p) : 0;
-  if (hdrs == 0 || hdrs >= 14 + uplink_->mtu() || f.size() > gso_buf_.size()) {
-    count(firewall::DropReason::too_big_for_uplink, nullptr, f);
-    return;
+  if (!p || !firewall::is_super_frame(*p)) {
+    if (f.size() <= 14 + uplink_->mtu()) return uplink_->send(f);
+    return count(firewall::DropReason::too_big_for_uplink, nullptr, f);
   }
+  const std::size_t hdrs = p->l4_off + packet::tcp_header_len(f, *p);
+  if (hdrs >= 14 + uplink_->mtu()) return count(firewall::DropReason::too_big_for_uplink, nullptr, f);
   const auto room = uint16_t(14 + uplink_->mtu() - hdrs);
-  std::memcpy(gso_buf_.data(), f.data(), f.size());
-  packet::set_partial_checksum(gso_buf_, *p);
-  uplink_->send(std::span(gso_buf_.data(), f.size()),
-                UplinkGso{gso_size > 0 ? std::min(gso_size, room) : room, p->l3 == packet::L3::ipv6,
-                          p->l4_off, uint16_t(hdrs)});
-  ++gso_to_uplink_;
+  const bool segment = f.size() > 14 + uplink_->mtu();
+  uplink_->send(f, UplinkGso{segment ? (gso_size > 0 ? std::min(gso_size, room) : room) : uint16_t(0),
+                             p->l3 == packet::L3::ipv6, p->l4_off, uint16_t(hdrs), packet::partial_checksum(*p)});
+  if (segment) ++gso_to_uplink_;
 }
 
 // A VM's link carries at most kVmMtu bytes of IP packet. A TCP super-frame (from an uplink
@@ -145,7 +138,7 @@ void Dataplane::to_vif(netback::VifId v, std::span<const std::byte> f) {
   if (f.size() <= 14 + kVmMtu) return deliver(v, f);
   const auto parsed = packet::parse(f);
   const auto* p = std::get_if<packet::Parsed>(&parsed);
-  const std::size_t hdrs = p && is_segmentable(*p) ? p->l4_off + packet::tcp_header_len(f, *p) : 0;
+  const std::size_t hdrs = p && firewall::is_super_frame(*p) ? p->l4_off + packet::tcp_header_len(f, *p) : 0;
   if (hdrs == 0 || hdrs >= 14 + kVmMtu) {
     count(firewall::DropReason::too_big_for_vm, v.slot < vifs_.size() ? &vifs_[v.slot] : nullptr, f);
     return;

@@ -85,7 +85,7 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
   [[nodiscard]] uint64_t segmented() const { return segmented_; }
   [[nodiscard]] uint64_t gso_to_vms() const { return gso_to_vms_; }
   [[nodiscard]] uint64_t gso_to_uplink() const { return gso_to_uplink_; }
-  static constexpr std::size_t kVmMtu = 1500;
+  static constexpr std::size_t kVmMtu = firewall::kVmMtu;
   [[nodiscard]] const std::deque<DropRecord>& recent_drops() const { return recent_; }
   // Called for each recorded drop (the control socket streams them to `drops --follow`).
   std::function<void(const DropRecord&)> on_drop;

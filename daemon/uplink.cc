@@ -116,7 +116,16 @@ void Uplink::send(std::span<const std::byte> frame, const std::optional<UplinkGs
     return;
   }
   if (tx_count_ == kBatch) flush();
-  std::memcpy(tx_.data() + tx_count_ * kMaxFrame, frame.data(), frame.size());
+  std::byte* copy = tx_.data() + tx_count_ * kMaxFrame;
+  std::memcpy(copy, frame.data(), frame.size());
+  if (gso) {
+    if (std::size_t(gso->l4_off) + 18 > frame.size()) {
+      ++c_.tx_errors;
+      return;
+    }
+    copy[gso->l4_off + 16] = std::byte(gso->csum >> 8);
+    copy[gso->l4_off + 17] = std::byte(gso->csum);
+  }
   tx_gso_[tx_count_] = gso;
   tx_len_[tx_count_++] = uint32_t(frame.size());
 }
@@ -128,14 +137,16 @@ void Uplink::flush() {
   virtio_net_hdr vh[kBatch];
   for (std::size_t i = 0; i < tx_count_; ++i) {
     vh[i] = {};
-    if (const auto& g = tx_gso_[i]) {  // the kernel segments it (checksum partial at l4_off + 16)
+    if (const auto& g = tx_gso_[i]) {  // the kernel finishes the checksum (and segments)
       vh[i].flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-      vh[i].gso_type = g->v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
-      vh[i].gso_size = g->size;
-      vh[i].hdr_len = g->hdr_len;
       vh[i].csum_start = g->l4_off;
       vh[i].csum_offset = 16;
-      ++c_.tx_gso;
+      if (g->gso_size > 0) {
+        vh[i].gso_type = g->v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
+        vh[i].gso_size = g->gso_size;
+        vh[i].hdr_len = g->hdr_len;
+        ++c_.tx_gso;
+      }
     }
     iov[i][0] = {&vh[i], sizeof vh[i]};
     iov[i][1] = {tx_.data() + i * kMaxFrame, tx_len_[i]};

@@ -60,7 +60,8 @@ std::optional<DropReason> Pipeline::from_client(netback::VifId vif, std::span<co
   }
   if (const auto* d = std::get_if<Drop>(&v)) return d->reason;
 
-  if (flags.csum_blank) nat::complete_checksum(f, p);  // NETTXF_csum_blank: finish it for them
+  // NETTXF_csum_blank: finish it for them (a super-frame's is rewritten after the pipeline).
+  if (flags.csum_blank && !is_super_frame(p)) nat::complete_checksum(f, p);
   if (p.ttl <= 1) {  // RFC 792 / RFC 4443 §3.3: time exceeded in transit, from the gateway
     if (p.l3 == packet::L3::ipv4) {
       out_.to_vif(c.id, std::span(reply_.data(), packet::icmp4_error(reply_, f, p, cfg_.gateway, 11, 0)));
@@ -196,7 +197,7 @@ std::optional<DropReason> Pipeline::from_uplink(std::span<const std::byte> frame
     return uplink_ndp(p);
   if (v6 ? p.dst6 != *cfg_.uplink_addr6 : p.dst4 != *cfg_.uplink_addr) return DropReason::uplink_not_for_us;
   if (client_by_addr(nat::src_of(p))) return DropReason::uplink_from_client_address;
-  if (csum_blank) nat::complete_checksum(std::span(buf_.data(), p.l3_end), p);
+  if (csum_blank && !is_super_frame(p)) nat::complete_checksum(std::span(buf_.data(), p.l3_end), p);
   if (!v6 && p.proto == udp && p.has_l4 && !p.fragment && p.sport == 53 && HostResolver::is_our_port(p.dport))
     return dns_response(p, now);
   if (p.later_fragment) return uplink_fragment(p, now);

@@ -52,6 +52,13 @@ struct PipelineConfig {
   std::vector<Rule> default_rules;  // for VMs with no rules of their own (empty: policy drop)
 };
 
+// A client VM's link MTU (a Qubes vif). A TCP frame longer than that (a GSO "super-frame") has
+// its checksum rewritten after the pipeline, when it is passed on as GSO or cut into segments.
+inline constexpr std::size_t kVmMtu = 1500;
+[[nodiscard]] inline bool is_super_frame(const packet::Parsed& p) {
+  return p.proto == packet::ipproto::tcp && p.has_l4 && !p.fragment && p.l3_end > 14 + kVmMtu;
+}
+
 class Egress {
  public:
   virtual ~Egress() = default;

@@ -7,11 +7,14 @@ namespace {
 constexpr uint8_t kFin = 0x01, kPsh = 0x08, kCwr = 0x80;
 }
 
-void set_partial_checksum(std::span<std::byte> frame, const Parsed& p) {
+uint16_t partial_checksum(const Parsed& p) {
   const auto l4_len = uint32_t(p.l3_end - p.l4_off);
-  const uint64_t pseudo = p.l3 == L3::ipv4 ? pseudo_v4(p.src4, p.dst4, ipproto::tcp, l4_len)
-                                           : pseudo_v6(p.src6, p.dst6, ipproto::tcp, l4_len);
-  wr16(frame.data() + p.l4_off + 16, fold(pseudo));
+  return fold(p.l3 == L3::ipv4 ? pseudo_v4(p.src4, p.dst4, ipproto::tcp, l4_len)
+                               : pseudo_v6(p.src6, p.dst6, ipproto::tcp, l4_len));
+}
+
+void set_partial_checksum(std::span<std::byte> frame, const Parsed& p) {
+  wr16(frame.data() + p.l4_off + 16, partial_checksum(p));
 }
 
 std::size_t build_segment(std::span<const std::byte> frame, const Parsed& p, std::size_t off,

@@ -33,6 +33,7 @@ namespace xfw::packet {
 // CHECKSUM_PARTIAL): the checksum field holds only the pseudo-header sum, which whoever cuts
 // the segments completes for each.
 void set_partial_checksum(std::span<std::byte> frame, const Parsed& p);
+[[nodiscard]] uint16_t partial_checksum(const Parsed& p);  // the value set_partial_checksum writes
 
 // Segment number `index` (of `payload` bytes, starting `off` bytes into the TCP payload),
 // written to `out` (room for the headers + payload). Returns its length.
