@@ -108,7 +108,7 @@ void Dataplane::from_uplink(std::span<const std::byte> f, bool csum_blank) {
   count(r, nullptr, f);
 }
 
-// A TCP super-frame (longer than a VM's link: its checksum was left for here) goes out whole,
+// A TCP super-frame (longer than a VM's link; its checksum partial) goes out whole,
 // the kernel finishing its checksum and, if it is longer than the uplink's MTU, cutting it into
 // segments of the size the guest's TCP chose (no larger than the MTU allows). A frame longer
 // than the MTU that is not TCP cannot leave.
@@ -126,7 +126,7 @@ void Dataplane::to_uplink(std::span<const std::byte> f, uint16_t gso_size) {
   const auto room = uint16_t(14 + uplink_->mtu() - hdrs);
   const bool segment = f.size() > 14 + uplink_->mtu();
   uplink_->send(f, UplinkGso{segment ? (gso_size > 0 ? std::min(gso_size, room) : room) : uint16_t(0),
-                             p->l3 == packet::L3::ipv6, p->l4_off, uint16_t(hdrs), packet::partial_checksum(*p)});
+                             p->l3 == packet::L3::ipv6, p->l4_off, uint16_t(hdrs)});
   if (segment) ++gso_to_uplink_;
 }
 
@@ -146,9 +146,7 @@ void Dataplane::to_vif(netback::VifId v, std::span<const std::byte> f) {
   const uint8_t type = p->l3 == packet::L3::ipv6 ? netback::kGsoTcpV6 : netback::kGsoTcpV4;
   const netback::VifId nid{v.slot - 1, v.gen};
   if (v.slot != kSelf.slot && nb_ && f.size() <= 65535 && nb_->takes_gso(nid, type)) {
-    std::memcpy(gso_buf_.data(), f.data(), f.size());
-    packet::set_partial_checksum(gso_buf_, *p);
-    (void)nb_->to_guest(nid, std::span(gso_buf_.data(), f.size()), netback::Gso{uint16_t(14 + kVmMtu - hdrs), type});
+    (void)nb_->to_guest(nid, f, netback::Gso{uint16_t(14 + kVmMtu - hdrs), type});
     ++gso_to_vms_;
     return;
   }

@@ -111,7 +111,6 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
   static netback::VifId to_pipeline(netback::VifId v) { return {v.slot + 1, v.gen}; }
   uint64_t uplink_forwarded_ = 0, segmented_ = 0, gso_to_vms_ = 0, gso_to_uplink_ = 0;
   std::array<std::byte, 14 + kVmMtu> segment_{};
-  std::vector<std::byte> gso_buf_ = std::vector<std::byte>(65536);  // a super-frame, checksum partial
   std::deque<DropRecord> recent_;
   uint64_t drop_seq_ = 0;
   int64_t log_second_ = 0;

@@ -116,16 +116,7 @@ void Uplink::send(std::span<const std::byte> frame, const std::optional<UplinkGs
     return;
   }
   if (tx_count_ == kBatch) flush();
-  std::byte* copy = tx_.data() + tx_count_ * kMaxFrame;
-  std::memcpy(copy, frame.data(), frame.size());
-  if (gso) {
-    if (std::size_t(gso->l4_off) + 18 > frame.size()) {
-      ++c_.tx_errors;
-      return;
-    }
-    copy[gso->l4_off + 16] = std::byte(gso->csum >> 8);
-    copy[gso->l4_off + 17] = std::byte(gso->csum);
-  }
+  std::memcpy(tx_.data() + tx_count_ * kMaxFrame, frame.data(), frame.size());
   tx_gso_[tx_count_] = gso;
   tx_len_[tx_count_++] = uint32_t(frame.size());
 }

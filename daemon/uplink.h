@@ -32,15 +32,14 @@ struct UplinkCounters {
   uint64_t tx_frames = 0, tx_bytes = 0, tx_errors = 0, tx_gso = 0;
 };
 
-// A TCP frame whose checksum the kernel finishes (VIRTIO_NET_HDR_F_NEEDS_CSUM): `csum` (the
-// pseudo-header sum, packet::partial_checksum) is written into the copy at l4_off + 16. With
-// gso_size > 0 the kernel also cuts it into segments of that many payload bytes.
+// A TCP frame whose checksum the kernel finishes (VIRTIO_NET_HDR_F_NEEDS_CSUM; the frame holds
+// the pseudo-header sum there, packet::set_partial_checksum). With gso_size > 0 the kernel also
+// cuts it into segments of that many payload bytes.
 struct UplinkGso {
   uint16_t gso_size = 0;
   bool v6 = false;
   uint16_t l4_off = 0;   // where the TCP header starts
   uint16_t hdr_len = 0;  // Ethernet + IP + TCP headers
-  uint16_t csum = 0;
 };
 
 class Uplink {

@@ -2,6 +2,8 @@
 // Pipeline: pipeline_state.cc (vifs, rules, explain), pipeline_link.cc (ARP, NDP, own DNS).
 #include "firewall/pipeline.h"
 
+#include "packet/segment.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -176,6 +178,7 @@ std::optional<DropReason> Pipeline::send_uplink(packet::Parsed& p, uint16_t gso_
   const std::span<std::byte> f(buf_.data(), p.l3_end);
   if (!nat::decrement_ttl(f, p)) return DropReason::ttl_exceeded;
   set_macs(f, *next_hop, cfg_.uplink_mac, p);
+  if (is_super_frame(p)) packet::set_partial_checksum(f, p);
   out_.to_uplink(f, gso_size);
   return std::nullopt;
 }
@@ -249,6 +252,7 @@ std::optional<DropReason> Pipeline::send_client(uint32_t flow_id, packet::Parsed
   const std::span<std::byte> f(buf_.data(), p.l3_end);
   if (!nat::decrement_ttl(f, p)) return DropReason::ttl_exceeded;
   set_macs(f, c.mac, kGatewayMac, p);
+  if (is_super_frame(p)) packet::set_partial_checksum(f, p);
   out_.to_vif(c.id, f);
   return std::nullopt;
 }

@@ -52,8 +52,9 @@ struct PipelineConfig {
   std::vector<Rule> default_rules;  // for VMs with no rules of their own (empty: policy drop)
 };
 
-// A client VM's link MTU (a Qubes vif). A TCP frame longer than that (a GSO "super-frame") has
-// its checksum rewritten after the pipeline, when it is passed on as GSO or cut into segments.
+// A client VM's link MTU (a Qubes vif). A TCP frame longer than that (a GSO "super-frame")
+// leaves the pipeline with a partial checksum — the pseudo-header sum, as GSO wants it — and
+// is passed on whole or cut into segments (with their own checksums) after the pipeline.
 inline constexpr std::size_t kVmMtu = 1500;
 [[nodiscard]] inline bool is_super_frame(const packet::Parsed& p) {
   return p.proto == packet::ipproto::tcp && p.has_l4 && !p.fragment && p.l3_end > 14 + kVmMtu;
