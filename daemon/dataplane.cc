@@ -1,5 +1,7 @@
 #include "daemon/dataplane.h"
 
+#include "packet/segment.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -114,7 +116,7 @@ void Dataplane::from_uplink(std::span<const std::byte> f, bool csum_blank) {
 // than the MTU that is not TCP cannot leave.
 void Dataplane::to_uplink(std::span<const std::byte> f, uint16_t gso_size) {
   if (!uplink_) return;
-  if (f.size() <= 14 + kVmMtu) return uplink_->send(f);
+  if (f.size() <= 14 + firewall::kVmMtu) return uplink_->send(f);
   const auto parsed = packet::parse(f);
   const auto* p = std::get_if<packet::Parsed>(&parsed);
   if (!p || !firewall::is_super_frame(*p)) {
@@ -125,32 +127,32 @@ void Dataplane::to_uplink(std::span<const std::byte> f, uint16_t gso_size) {
   if (hdrs >= 14 + uplink_->mtu()) return count(firewall::DropReason::too_big_for_uplink, nullptr, f);
   const auto room = uint16_t(14 + uplink_->mtu() - hdrs);
   const bool segment = f.size() > 14 + uplink_->mtu();
-  uplink_->send(f, UplinkGso{segment ? (gso_size > 0 ? std::min(gso_size, room) : room) : uint16_t(0),
+  uplink_->send(f, UplinkOffload{segment ? (gso_size > 0 ? std::min(gso_size, room) : room) : uint16_t(0),
                              p->l3 == packet::L3::ipv6, p->l4_off, uint16_t(hdrs)});
   if (segment) ++gso_to_uplink_;
 }
 
-// A VM's link carries at most kVmMtu bytes of IP packet. A TCP super-frame (from an uplink
+// A VM's link carries at most kVmMtu (1500) bytes of IP packet. A TCP super-frame (from an uplink
 // whose peer does TSO/GSO, or from another VM) goes whole with GSO metadata to a VM that
 // offered GSO, and is cut into segments here for one that did not; a long frame that is not
 // TCP is dropped and counted.
 void Dataplane::to_vif(netback::VifId v, std::span<const std::byte> f) {
-  if (f.size() <= 14 + kVmMtu) return deliver(v, f);
+  if (f.size() <= 14 + firewall::kVmMtu) return deliver(v, f);
   const auto parsed = packet::parse(f);
   const auto* p = std::get_if<packet::Parsed>(&parsed);
   const std::size_t hdrs = p && firewall::is_super_frame(*p) ? p->l4_off + packet::tcp_header_len(f, *p) : 0;
-  if (hdrs == 0 || hdrs >= 14 + kVmMtu) {
+  if (hdrs == 0 || hdrs >= 14 + firewall::kVmMtu) {
     count(firewall::DropReason::too_big_for_vm, v.slot < vifs_.size() ? &vifs_[v.slot] : nullptr, f);
     return;
   }
   const uint8_t type = p->l3 == packet::L3::ipv6 ? netback::kGsoTcpV6 : netback::kGsoTcpV4;
   const netback::VifId nid{v.slot - 1, v.gen};
   if (v.slot != kSelf.slot && nb_ && f.size() <= 65535 && nb_->takes_gso(nid, type)) {
-    (void)nb_->to_guest(nid, f, netback::Gso{uint16_t(14 + kVmMtu - hdrs), type});
+    (void)nb_->to_guest(nid, f, netback::Gso{uint16_t(14 + firewall::kVmMtu - hdrs), type});
     ++gso_to_vms_;
     return;
   }
-  (void)packet::segment_tcp(f, *p, kVmMtu, segment_, [&](std::span<const std::byte> s) { deliver(v, s); });
+  (void)packet::segment_tcp(f, *p, firewall::kVmMtu, segment_, [&](std::span<const std::byte> s) { deliver(v, s); });
   ++segmented_;
 }
 

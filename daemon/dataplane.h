@@ -20,7 +20,6 @@
 #include "daemon/uplink.h"
 #include "firewall/pipeline.h"
 #include "netback/netback.h"
-#include "packet/segment.h"
 
 namespace xfw::daemon {
 
@@ -85,7 +84,6 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
   [[nodiscard]] uint64_t segmented() const { return segmented_; }
   [[nodiscard]] uint64_t gso_to_vms() const { return gso_to_vms_; }
   [[nodiscard]] uint64_t gso_to_uplink() const { return gso_to_uplink_; }
-  static constexpr std::size_t kVmMtu = firewall::kVmMtu;
   [[nodiscard]] const std::deque<DropRecord>& recent_drops() const { return recent_; }
   // Called for each recorded drop (the control socket streams them to `drops --follow`).
   std::function<void(const DropRecord&)> on_drop;
@@ -110,7 +108,7 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
   static constexpr netback::VifId kSelf{0, 1};
   static netback::VifId to_pipeline(netback::VifId v) { return {v.slot + 1, v.gen}; }
   uint64_t uplink_forwarded_ = 0, segmented_ = 0, gso_to_vms_ = 0, gso_to_uplink_ = 0;
-  std::array<std::byte, 14 + kVmMtu> segment_{};
+  std::array<std::byte, 14 + firewall::kVmMtu> segment_{};
   std::deque<DropRecord> recent_;
   uint64_t drop_seq_ = 0;
   int64_t log_second_ = 0;

@@ -110,7 +110,7 @@ std::size_t Uplink::receive(const std::function<void(std::span<const std::byte>,
   return total;
 }
 
-void Uplink::send(std::span<const std::byte> frame, const std::optional<UplinkGso>& gso) {
+void Uplink::send(std::span<const std::byte> frame, const std::optional<UplinkOffload>& gso) {
   if (frame.size() > kMaxFrame) {
     ++c_.tx_errors;
     return;

@@ -12,7 +12,7 @@
 // (or passes it on to a peer that takes GSO).
 //   auto up = Uplink::open("eth0", &err);
 //   up->receive([&](std::span<const std::byte> f, bool csum_blank) { ... });
-//   up->send(frame); up->send(super_frame, UplinkGso{...}); ... up->flush();
+//   up->send(frame); up->send(super_frame, UplinkOffload{...}); ... up->flush();
 #pragma once
 
 #include <cstdint>
@@ -35,7 +35,7 @@ struct UplinkCounters {
 // A TCP frame whose checksum the kernel finishes (VIRTIO_NET_HDR_F_NEEDS_CSUM; the frame holds
 // the pseudo-header sum there, packet::set_partial_checksum). With gso_size > 0 the kernel also
 // cuts it into segments of that many payload bytes.
-struct UplinkGso {
+struct UplinkOffload {
   uint16_t gso_size = 0;
   bool v6 = false;
   uint16_t l4_off = 0;   // where the TCP header starts
@@ -62,7 +62,7 @@ class Uplink {
   std::size_t receive(const std::function<void(std::span<const std::byte>, bool csum_blank)>& f,
                       std::size_t max_batches = 4);
   // Queues a frame; the batch is sent when full or on flush().
-  void send(std::span<const std::byte> frame, const std::optional<UplinkGso>& gso = std::nullopt);
+  void send(std::span<const std::byte> frame, const std::optional<UplinkOffload>& gso = std::nullopt);
   void flush();
 
  private:
@@ -74,7 +74,7 @@ class Uplink {
   UplinkCounters c_;
   std::vector<std::byte> rx_, tx_;  // kBatch frames each
   std::vector<uint32_t> tx_len_;
-  std::vector<std::optional<UplinkGso>> tx_gso_;
+  std::vector<std::optional<UplinkOffload>> tx_gso_;
   uint32_t mtu_ = 1500;
   std::size_t tx_count_ = 0;
 };

@@ -82,9 +82,9 @@ for m in drivers/xen/xen-evtchn.ko drivers/xen/xen-gntdev.ko drivers/xen/xen-gnt
          drivers/xen/xen-privcmd.ko drivers/xen/xenfs/xenfs.ko drivers/net/veth.ko; do
   cp "$mods/$m" "$d/lib/modules/"
 done
-# The kernel baseline's modules (loaded only by scenarios/perf.sh).
-for m in xen-netback crc32c_generic libcrc32c nfnetlink nf_tables nf_defrag_ipv4 nf_defrag_ipv6 \
-         nf_conntrack nf_nat nft_chain_nat nft_nat nft_masq nft_ct; do
+# The kernel baseline's modules (lab/kernel/modules, in load order; loaded only by
+# scenarios/perf.sh, which reads the same list from /etc/xfw/kernel-modules).
+for m in $(cat lab/kernel/modules); do
   find "$mods" -name "$m.ko" -exec cp {} "$d/lib/modules/" \;
 done
 mkdir -p "$d/guest" "$d/etc/xfw" "$d/var/lib/xen" "$d/var/log/xen/console" "$d/etc/xen"
@@ -102,6 +102,7 @@ cp lab/dom0-init "$d/init"
 chmod +x "$d/init"
 cp lab/xfwd.toml "$d/etc/xfw/xfwd.toml"
 cp lab/kernel/qubes.nft "$d/etc/xfw/qubes.nft"
+cp lab/kernel/modules "$d/etc/xfw/kernel-modules"
 mkdir -p "$d/etc/xen/scripts" && cp lab/kernel/vif-route-qubes "$d/etc/xen/scripts/"
 cp -r lab/scenarios "$d/guest/scenarios"
 [ -z "${XFW_LAB_GUEST_SCRIPT:-}" ] || cp "$XFW_LAB_GUEST_SCRIPT" "$d/guest/scenarios/guest-script.sh"

@@ -135,12 +135,8 @@ bool Device::connect(std::string* why) {
   const auto notify = key("feature-rx-notify");
   if (!notify || xen::parse_bool01(*notify) != true)
     return *why = "feature-rx-notify must be 1", false;
-  if (const auto sg = key("feature-sg")) {
-    const auto b = xen::parse_bool01(*sg);
-    if (!b) return *why = "bad feature-sg", false;
-    p.guest_rx_sg = *b;
-  }
-  for (auto [k, flag] : {std::pair{"feature-gso-tcpv4", &p.guest_rx_gso4}, std::pair{"feature-gso-tcpv6", &p.guest_rx_gso6}}) {
+  for (auto [k, flag] : {std::pair{"feature-sg", &p.guest_rx_sg}, std::pair{"feature-gso-tcpv4", &p.guest_rx_gso4},
+                         std::pair{"feature-gso-tcpv6", &p.guest_rx_gso6}}) {
     if (const auto v = key(k)) {
       const auto b = xen::parse_bool01(*v);
       if (!b) return *why = std::string("bad ") + k, false;

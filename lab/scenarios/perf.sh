@@ -28,8 +28,7 @@ xl destroy perf 2>/dev/null
 kill "$(pidof xfwd)"; sleep 1
 
 # 2. The kernel: xen-netback, forwarding, nftables (lab/kernel/qubes.nft, vif-route-qubes).
-for m in xen-netback crc32c_generic libcrc32c nfnetlink nf_tables nf_defrag_ipv4 nf_defrag_ipv6 \
-         nf_conntrack nf_nat nft_chain_nat nft_nat nft_masq nft_ct; do
+for m in $(cat /etc/xfw/kernel-modules); do
   insmod /lib/modules/$m.ko || say "insmod $m failed"
 done
 ip addr add 192.168.100.2/24 dev up0
