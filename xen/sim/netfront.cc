@@ -187,6 +187,9 @@ void SimNetfront::collect_tx() {
   do {
     const RING_IDX rp = tx_sring_->rsp_prod;
     std::atomic_thread_fence(std::memory_order_acquire);
+    // More responses than the ring holds: its indices were overwritten (a hostile-test guest
+    // can post its own ring page as a receive buffer). Linux netfront gives up the same way.
+    if (RING_IDX(rp - tx_.rsp_cons) > kRing) return;
     for (RING_IDX i = tx_.rsp_cons; i != rp; ++i) {
       const netif_tx_response_t* rsp = RING_GET_RESPONSE(&tx_, i);
       if (rsp->status == NETIF_RSP_NULL) {
@@ -206,6 +209,7 @@ void SimNetfront::collect_rx() {
   do {
     const RING_IDX rp = rx_sring_->rsp_prod;
     std::atomic_thread_fence(std::memory_order_acquire);
+    if (RING_IDX(rp - rx_.rsp_cons) > kRing) return;  // as in collect_tx()
     for (RING_IDX i = rx_.rsp_cons; i != rp; ++i) {
       const netif_rx_response_t rsp = *RING_GET_RESPONSE(&rx_, i);
       uint16_t id;
