@@ -15,7 +15,7 @@ std::string describe(std::span<const std::byte> frame) {
   if (const auto* e = std::get_if<packet::ParseError>(&r)) return std::string("malformed: ") + packet::name(*e);
   const auto& p = std::get<packet::Parsed>(r);
   if (p.l3 == packet::L3::arp) return (p.arp_op == 1 ? "arp who-has " : "arp reply ") + p.arp_tpa.str();
-  if (p.l3 == packet::L3::other) return "ethertype 0x" + std::to_string(p.ethertype);
+  if (p.l3 == packet::L3::other) return fmt::format("ethertype {:#06x}", p.ethertype);
   const bool v6 = p.l3 == packet::L3::ipv6;
   const std::string src = v6 ? p.src6.str() : p.src4.str(), dst = v6 ? p.dst6.str() : p.dst4.str();
   auto ep = [&](const std::string& a, uint16_t port) { return v6 ? "[" + a + "]:" + std::to_string(port) : a + ":" + std::to_string(port); };
@@ -96,6 +96,25 @@ void Dataplane::record(firewall::DropReason r, const VifStats* v, std::span<cons
   if (recent_.size() == kDropLog) recent_.pop_front();
   recent_.push_back(std::move(d));
   if (on_drop) on_drop(recent_.back());
+}
+
+std::string Dataplane::drop_summary(int seconds) {
+  uint64_t total = 0;
+  std::string parts;
+  for (std::size_t r = 0; r < kDropReasons; ++r) {
+    const uint64_t n = drops_[r] - summarized_[r];
+    if (n == 0) continue;
+    total += n;
+    parts += (parts.empty() ? "" : ", ") + std::string(firewall::name(firewall::DropReason(r))) + " " + std::to_string(n);
+  }
+  summarized_ = drops_;
+  if (total == 0) return "";
+  std::string s = std::to_string(total) + " drops in the last " + std::to_string(seconds) + " s: " + parts;
+  if (!recent_.empty()) {
+    const DropRecord& d = recent_.back();
+    s += "; last: " + (d.vm.empty() ? std::string("(uplink)") : d.vm) + " " + firewall::name(d.reason) + " " + d.what;
+  }
+  return s;
 }
 
 void Dataplane::from_guest(netback::VifId v, std::span<const std::byte> f, netback::TxFlags fl) {

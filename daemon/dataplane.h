@@ -85,6 +85,11 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
   [[nodiscard]] uint64_t gso_to_vms() const { return gso_to_vms_; }
   [[nodiscard]] uint64_t gso_to_uplink() const { return gso_to_uplink_; }
   [[nodiscard]] const std::deque<DropRecord>& recent_drops() const { return recent_; }
+  // What was dropped since the last call, for the journal: "12 drops in the last 10 s:
+  // spoofed_source 10, rule 2; last: 10.137.0.6 spoofed_source icmp 10.137.0.99 -> ...", or ""
+  // when nothing was. Called from a periodic job, so the log grows by one line an interval at
+  // most, however many frames are dropped.
+  [[nodiscard]] std::string drop_summary(int seconds);
   // Called for each recorded drop (the control socket streams them to `drops --follow`).
   std::function<void(const DropRecord&)> on_drop;
   static constexpr std::size_t kDropLog = 256, kSnapLen = 256;
@@ -110,6 +115,7 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
   uint64_t uplink_forwarded_ = 0, segmented_ = 0, gso_to_vms_ = 0, gso_to_uplink_ = 0;
   std::array<std::byte, 14 + firewall::kVmMtu> segment_{};
   std::deque<DropRecord> recent_;
+  std::array<uint64_t, kDropReasons> summarized_{};
   uint64_t drop_seq_ = 0;
   int64_t log_second_ = 0;
   int log_budget_ = 0;

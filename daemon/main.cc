@@ -211,6 +211,11 @@ int main(int argc, char** argv) {
     });
   }
   loop.add_periodic(std::chrono::milliseconds(250), [&] { dp.tick(); });
+  // Drops reach the journal as one summary line per interval (`journalctl -u xfwd`).
+  constexpr int kDropSummarySeconds = 10;
+  loop.add_periodic(std::chrono::seconds(kDropSummarySeconds), [&] {
+    if (const std::string s = dp.drop_summary(kDropSummarySeconds); !s.empty()) spdlog::info("{}", s);
+  });
   loop.set_after_pass([&] { dp.flush(); });
   std::unique_ptr<daemon::SimGuests> guests;
   if (sim_guests > 0) guests = std::make_unique<daemon::SimGuests>(io, *hv, sim_backend, sim_guests);

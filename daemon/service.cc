@@ -29,10 +29,14 @@ void use_journal() {
 }
 
 bool drop_capabilities(std::string* err) {
-  capng_clear(CAPNG_SELECT_BOTH);
-  if (capng_apply(CAPNG_SELECT_BOTH) == 0) return true;
-  capng_clear(CAPNG_SELECT_CAPS);  // the bounding set needs CAP_SETPCAP; the rest does not
-  if (capng_apply(CAPNG_SELECT_CAPS) == 0) return true;
+  // The bounding set can only be emptied with CAP_SETPCAP, which xfwd.service does not grant
+  // (its CapabilityBoundingSet is already just CAP_NET_RAW CAP_NET_ADMIN, and NoNewPrivileges
+  // keeps them from coming back); asking libcap-ng for it anyway makes it log a failure.
+  capng_get_caps_process();
+  const bool bounding = capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP) != 0;
+  const capng_select_t what = bounding ? CAPNG_SELECT_BOTH : CAPNG_SELECT_CAPS;
+  capng_clear(what);
+  if (capng_apply(what) == 0) return true;
   *err = "cannot drop capabilities";
   return false;
 }

@@ -28,8 +28,8 @@ systemd-analyze verify "$unit/xfwd.service" || fail "systemd-analyze verify"
 exposure=$(systemd-analyze security --offline=yes "$unit/xfwd.service" | tail -1)
 echo "      $exposure"
 level=$(grep -o 'level for xfwd.service: [0-9.]*' <<<"$exposure" | awk '{print $4}')
-[ "$(echo "$level <= 3.0" | bc)" = 1 ] || fail "exposure $level > 3.0"
-ok "systemd-analyze verify passes; security exposure $level (<= 3.0)"
+[ "$(echo "$level <= 2.5" | bc)" = 1 ] || fail "exposure $level > 2.5"
+ok "systemd-analyze verify passes; security exposure $level (<= 2.5)"
 rm -rf "$unit"
 
 trap 'apt-get purge -y xfw >/dev/null 2>&1 || true' EXIT
