@@ -44,6 +44,14 @@ std::unique_ptr<Uplink> Uplink::open(const std::string& ifname, std::string* err
   std::memcpy(ifr.ifr_name, ifname.c_str(), ifname.size());
   if (::ioctl(u->fd_, SIOCGIFINDEX, &ifr) < 0) return *err = sys_error("uplink: interface " + ifname), nullptr;
   u->ifindex_ = ifr.ifr_ifindex;
+  // The uplink is xfwd's: it brings the link up itself (in sys-firewall nothing else
+  // configures the netfront's interface).
+  if (::ioctl(u->fd_, SIOCGIFFLAGS, &ifr) < 0) return *err = sys_error("uplink: flags of " + ifname), nullptr;
+  if (!(ifr.ifr_flags & IFF_UP)) {
+    ifr.ifr_flags = short(ifr.ifr_flags | IFF_UP);
+    if (::ioctl(u->fd_, SIOCSIFFLAGS, &ifr) < 0)
+      return *err = sys_error("uplink: cannot bring " + ifname + " up (needs CAP_NET_ADMIN)"), nullptr;
+  }
   if (::ioctl(u->fd_, SIOCGIFHWADDR, &ifr) < 0) return *err = sys_error("uplink: MAC of " + ifname), nullptr;
   std::memcpy(u->mac_.b.data(), ifr.ifr_hwaddr.sa_data, 6);
   if (::ioctl(u->fd_, SIOCGIFMTU, &ifr) < 0) return *err = sys_error("uplink: MTU of " + ifname), nullptr;

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# lab/build.sh — everything the real-Xen lab boots, built from Debian's packages (cached) and
-# this tree's Release build; the build machine's /boot is never touched.
+# lab/build.sh — the images the real-Xen lab boots, in Qubes' topology, built from Debian's
+# packages (cached) and this tree's Release build; the build machine's /boot is never touched.
 #   lab/build.sh [RELEASE_BUILD_DIR=build/release] [OUT=build/lab]
-# Produces OUT/xen.mb (uncompressed hypervisor for QEMU's multiboot), OUT/vmlinuz (Debian's
-# kernel, PV dom0 and domU), OUT/dom0.gz (busybox + Xen tools + xfwd/xfwctl + the domU kernel
-# and initramfs + lab/dom0-init), OUT/domU.gz (busybox + xen-netfront + lab/domU-init).
+# One builder per image:
+#   appvm    busybox + the kernel's xen-netfront + lab/appvm/init        (AppVMs)
+#   sysnet   busybox + the kernel's xen-netback, its vif script, the servers (sys-net)
+#   sysfw    Debian 12 with systemd as PID 1 and xfw installed from its .deb with apt (sys-firewall)
+#   dom0     busybox + the Xen toolstack + the other images + the scenarios
+# Produces OUT/xen.mb (the hypervisor for QEMU's multiboot), OUT/vmlinuz (Debian's kernel, PV
+# dom0 and domU) and OUT/dom0.gz, which holds the rest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rel=$(realpath "${1:-build/release}")
@@ -13,10 +17,11 @@ cache=$out/cache
 mkdir -p "$cache"
 
 # Debian packages: the hypervisor and the kernel only downloaded and unpacked; the Xen tools
-# installed (their libraries are what the dom0 image copies, with their ldd closure).
+# installed (their libraries are what the busybox images copy, with their ldd closure).
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for p in qemu-system-x86 xen-utils-4.17 xenstore-utils iproute2 busybox-static iperf3 cpio dnsmasq-base nftables; do
+for p in qemu-system-x86 xen-utils-4.17 xenstore-utils iproute2 busybox-static iperf3 cpio \
+         dnsmasq-base nftables mmdebstrap kmod python3 zstd; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -32,6 +37,7 @@ fi
 zcat "$cache/x/boot/xen-4.17-amd64.gz" > "$out/xen.mb"
 cp "$cache/k/boot/vmlinuz-$kver" "$out/vmlinuz"
 mods=$cache/k/lib/modules/$kver/kernel
+mod() { find "$mods" -name "$1.ko"; }  # the path of a module by its name
 
 # put ROOT SRC [DEST] — copies a program (to DEST, default its own path) with every library
 # it loads; add ROOT FILE... does that for several at their own paths.
@@ -50,64 +56,127 @@ busybox_root() {
   mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,etc,lib/modules,root,var/log}
   cp /bin/busybox "$root/bin/busybox"
   for a in $(/bin/busybox --list); do [ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"; done
+  put "$root" /bin/dash  # the scripts' shell: busybox's ash corrupted its heap now and then under TCG
+  echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
+  echo "root:x:0:" > "$root/etc/group"
 }
-pack() { (cd "$1" && find . | cpio -o -H newc --quiet | gzip -6) > "$2"; }
+put_modules() { local root=$1; shift; for m in "$@"; do cp "$(mod "$m")" "$root/lib/modules/"; done; }
+pack() { (cd "$1" && find . | cpio -o -H newc --quiet | gzip -"${3:-6}") > "$2"; }
+# sys-firewall's root is compressed with zstd: libxenguest unpacks a gzip ramdisk into the
+# guest's memory itself (150 MB here, on top of the kernel's own unpacked copy); it leaves a
+# zstd one to the kernel, which frees the archive once unpacked.
+pack_zstd() { (cd "$1" && find . | cpio -o -H newc --quiet | zstd -q -T0 -12) > "$2"; }
 
-# domU: busybox, xen-netfront, lab/domU-init.
-u=$(mktemp -d)
-busybox_root "$u"
-cp "$mods/drivers/net/xen-netfront.ko" "$u/lib/modules/"
-put "$u" /usr/bin/iperf3
-put "$u" /bin/dash
-cp lab/domU-init "$u/init"
-chmod +x "$u/init"
-pack "$u" "$out/domU.gz"
-rm -rf "$u"
+# The data the 2 MB checks move: the same bytes in the AppVMs and in sys-net, so that either
+# side can say where a copy differs (cmp) and how long it is.
+head -c 2000000 /dev/urandom > "$out/ref.bin"
 
-# dom0: busybox, the Xen toolstack, iproute2 (netns), iperf3, xfwd/xfwctl, modules, the guests.
-d=$(mktemp -d)
-busybox_root "$d"
-xb=/usr/lib/xen-4.17/bin
-add "$d" $xb/xl $xb/xenstored $xb/xenconsoled $xb/xen-init-dom0 $xb/libxl-save-helper \
-  /usr/bin/xenstore-read /usr/bin/xenstore-write /usr/bin/xenstore-ls /usr/bin/xenstore-list \
-  /usr/bin/xenstore-rm /usr/bin/xenstore-chmod /usr/bin/iperf3
-put "$d" /usr/sbin/dnsmasq
-put "$d" /bin/dash  # the scripts' shell: busybox's ash corrupted its heap now and then under TCG
-put "$d" /bin/ip /usr/sbin/xip  # busybox's sh runs its own `ip` applet first: another name
-put "$d" /usr/sbin/nft  # the kernel baseline (scenarios/perf.sh)
-put "$d" "$rel/daemon/xfwd" /usr/sbin/xfwd
-put "$d" "$rel/ctl/xfwctl" /usr/bin/xfwctl
-cp -L /lib/x86_64-linux-gnu/libgcc_s.so.1 "$d/lib/x86_64-linux-gnu/"   # glibc dlopens it (xl aborts without)
-for m in drivers/xen/xen-evtchn.ko drivers/xen/xen-gntdev.ko drivers/xen/xen-gntalloc.ko \
-         drivers/xen/xen-privcmd.ko drivers/xen/xenfs/xenfs.ko drivers/net/veth.ko; do
-  cp "$mods/$m" "$d/lib/modules/"
-done
-# The kernel baseline's modules (lab/kernel/modules, in load order; loaded only by
-# scenarios/perf.sh, which reads the same list from /etc/xfw/kernel-modules).
-for m in $(cat lab/kernel/modules); do
-  find "$mods" -name "$m.ko" -exec cp {} "$d/lib/modules/" \;
-done
-mkdir -p "$d/guest" "$d/etc/xfw" "$d/var/lib/xen" "$d/var/log/xen/console" "$d/etc/xen"
-# The domU kernel as a plain ELF (the bzImage's XZ payload, unpacked here once), so that xl
-# does not decompress it in dom0 for every guest (under TCG that is slow and, with three
-# guests at once, it failed now and then).
-python3 - "$out/vmlinuz" "$d/guest/vmlinux" <<'PY'
+build_appvm() {  # -> $out/appvm.cpio
+  local u; u=$(mktemp -d)
+  busybox_root "$u"
+  put_modules "$u" xen-netfront
+  put "$u" /usr/bin/iperf3
+  cp "$out/ref.bin" "$u/ref.bin"
+  install -m 755 lab/appvm/init "$u/init"
+  (cd "$u" && find . | cpio -o -H newc --quiet) > "$out/appvm.cpio"
+  rm -rf "$u"
+}
+
+build_sysnet() {  # -> $out/sysnet.gz
+  local n; n=$(mktemp -d)
+  busybox_root "$n"
+  add "$n" /usr/bin/xenstore-read /usr/bin/xenstore-write /usr/bin/xenstore-list /usr/bin/xenstore-watch
+  mkdir -p "$n/etc/xen/scripts"
+  put "$n" /usr/sbin/dnsmasq
+  put "$n" /usr/bin/iperf3
+  put "$n" /bin/ip /usr/sbin/xip  # iproute2 (bridges); busybox's sh runs its own `ip` applet first
+  put_modules "$n" xen-evtchn xen-gntdev xen-gntalloc xen-privcmd llc stp bridge xen-netback
+  install -m 755 lab/sysnet/init "$n/init"
+  install -m 755 lab/sysnet/vif-bridge "$n/etc/xen/scripts/"
+  install -m 755 lab/vif-watch "$n/usr/sbin/vif-watch"
+  install -m 755 lab/agent "$n/usr/sbin/xfw-lab-agent"
+  mkdir -p "$n/srv/www"
+  cp "$out/ref.bin" "$n/srv/www/big.bin"
+  pack "$n" "$out/sysnet.gz"
+  rm -rf "$n"
+}
+
+# sys-firewall: Debian's userland, xfw installed by apt from the package this tree builds
+# (its postinst enables xfwd.service), the lab's settings under /etc, the kernel modules xfwd
+# and the kernel baseline need, and the lab agent. Booted straight from its initramfs.
+build_sysfw() {  # -> $out/sysfw.zst
+  (cd "$rel" && cpack -G DEB >/dev/null)
+  local deb f; deb=$(ls "$rel"/xfw_*_amd64.deb)
+  f=$out/sysfw-root
+  # The Debian root with the package installed, cached by the package and the recipe.
+  # (The .deb's own bytes change with every cpack run: its tar has the time of packing.)
+  local key; key=$( (dpkg-deb -c "$deb" | awk '{print $1, $3, $6}'; dpkg-deb --fsys-tarfile "$deb" | tar -xO;
+                     dpkg-deb --ctrl-tarfile "$deb" | tar -xO; cat tests/packaging/debian_root.sh) | sha256sum | cut -c1-16)
+  if [ ! -f "$cache/sysfw-$key.tar" ]; then
+    rm -f "$cache"/sysfw-*.tar
+    tests/packaging/debian_root.sh "$deb" "$f" xenstore-utils nftables procps >/dev/null 2>"$out/sysfw-root.log" \
+      || { cat "$out/sysfw-root.log"; exit 1; }
+    tar -C "$f" -cf "$cache/sysfw-$key.tar" .
+  fi
+  rm -rf "$f" && mkdir -p "$f" && tar -C "$f" -xf "$cache/sysfw-$key.tar"
+  cp -a lab/sysfw/. "$f/"
+  install -m 755 lab/agent "$f/usr/local/sbin/xfw-lab-agent"
+  cp lab/kernel/qubes.nft "$f/etc/xfw/qubes.nft"
+  install -m 755 lab/kernel/vif-route-qubes "$f/etc/xfw/vif-route-qubes"
+  install -m 755 lab/vif-watch "$f/usr/local/sbin/vif-watch"
+  cp lab/kernel/modules "$f/etc/xfw/kernel-modules"
+  local kd=$f/lib/modules/$kver/kernel/lab
+  mkdir -p "$kd"
+  for m in xen-netfront xen-evtchn xen-gntdev xen-gntalloc xen-privcmd $(cat lab/kernel/modules); do
+    cp "$(mod "$m")" "$kd/"
+  done
+  cp "$cache/k/lib/modules/$kver/modules."{builtin,builtin.modinfo,order} "$f/lib/modules/$kver/"
+  depmod -b "$f" "$kver"
+  ln -sf /lib/systemd/systemd "$f/init"
+  chroot "$f" systemctl enable xfw-lab-agent.service >/dev/null 2>&1
+  # Nothing logs in on the console, and nothing here needs what a disk-backed machine does.
+  chroot "$f" systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_reap.service \
+    systemd-timesyncd.service serial-getty@hvc0.service getty@tty1.service console-getty.service \
+    systemd-remount-fs.service >/dev/null 2>&1
+  chroot "$f" sh -c 'useradd -m -G xfw alice && useradd -m bob'
+  : > "$f/etc/machine-id"
+  rm -rf "$f"/usr/share/{doc,man,info,locale}/* "$f"/var/cache/apt/*.bin "$f"/var/lib/apt/lists/*
+  pack_zstd "$f" "$out/sysfw.zst"
+}
+
+build_dom0() {  # -> $out/dom0.gz
+  local d; d=$(mktemp -d)
+  busybox_root "$d"
+  local xb=/usr/lib/xen-4.17/bin
+  add "$d" $xb/xl $xb/libxl-save-helper $xb/xenstored $xb/xenconsoled $xb/xen-init-dom0 \
+    /usr/bin/xenstore-read /usr/bin/xenstore-write /usr/bin/xenstore-ls /usr/bin/xenstore-list \
+    /usr/bin/xenstore-rm /usr/bin/xenstore-chmod
+  cp -L /lib/x86_64-linux-gnu/libgcc_s.so.1 "$d/lib/x86_64-linux-gnu/"  # glibc dlopens it (xl aborts without)
+  mkdir -p "$d/var/lib/xen" "$d/etc/xen"
+  touch "$d/etc/xen/xl.conf"
+  put_modules "$d" xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs
+  mkdir -p "$d/guest" "$d/var/log/xen/console"
+  # The domU kernel as a plain ELF (the bzImage's XZ payload, unpacked here once), so that xl
+  # does not decompress it in dom0 for every guest (under TCG that is slow and, with three
+  # guests at once, it failed now and then).
+  python3 - "$out/vmlinuz" "$d/guest/vmlinux" <<'PY'
 import lzma, sys
 data = open(sys.argv[1], 'rb').read()
 at = data.find(b'\xfd7zXZ\x00')
 open(sys.argv[2], 'wb').write(lzma.LZMADecompressor().decompress(data[at:]))
 PY
-zcat "$out/domU.gz" > "$d/guest/domU.cpio"
-cp lab/dom0-init "$d/init"
-chmod +x "$d/init"
-cp lab/xfwd.toml "$d/etc/xfw/xfwd.toml"
-cp lab/kernel/qubes.nft "$d/etc/xfw/qubes.nft"
-cp lab/kernel/modules "$d/etc/xfw/kernel-modules"
-mkdir -p "$d/etc/xen/scripts" && cp lab/kernel/vif-route-qubes "$d/etc/xen/scripts/"
-cp -r lab/scenarios "$d/guest/scenarios"
-[ -z "${XFW_LAB_GUEST_SCRIPT:-}" ] || cp "$XFW_LAB_GUEST_SCRIPT" "$d/guest/scenarios/guest-script.sh"
-echo "root:x:0:0:root:/root:/bin/sh" > "$d/etc/passwd"
-echo "root:x:0:" > "$d/etc/group"
-pack "$d" "$out/dom0.gz"
-rm -rf "$d"
-echo "lab: $(du -h "$out/dom0.gz" | cut -f1) dom0, $(du -h "$out/domU.gz" | cut -f1) domU, kernel $kver"
+  cp "$out/appvm.cpio" "$out/sysnet.gz" "$out/sysfw.zst" "$d/guest/"
+  install -m 755 lab/dom0/init "$d/init"
+  cp lab/dom0/lib.sh "$d/guest/lib.sh"
+  cp -r lab/scenarios "$d/guest/scenarios"
+  [ -z "${XFW_LAB_GUEST_SCRIPT:-}" ] || cp "$XFW_LAB_GUEST_SCRIPT" "$d/guest/scenarios/guest-script.sh"
+  pack "$d" "$out/dom0.gz" 1
+  rm -rf "$d"
+}
+
+build_appvm
+build_sysnet
+build_sysfw
+build_dom0
+echo "lab: dom0 $(du -h "$out/dom0.gz" | cut -f1) (sys-firewall $(du -h "$out/sysfw.zst" | cut -f1)," \
+  "sys-net $(du -h "$out/sysnet.gz" | cut -f1), AppVM $(du -h "$out/appvm.cpio" | cut -f1)), kernel $kver"

@@ -6,8 +6,8 @@
 set -euo pipefail
 out=$(realpath "${1:-build/lab}")
 scenario=${2:-demo}
-exec qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu max,avx=off,avx2=off -m 1024 -smp 2 \
+exec qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu max,avx=off,avx2=off,xsave=off -m 3072 -smp 2 \
   -nographic -no-reboot -serial mon:stdio \
   -kernel "$out/xen.mb" \
-  -append "dom0_mem=512M console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all noreboot dom0_max_vcpus=2 smap=0" \
+  -append "dom0_mem=1024M,max:1024M console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all noreboot dom0_max_vcpus=2 smap=0" \
   -initrd "$out/vmlinuz console=hvc0 earlyprintk=xen quiet xfw.scenario=$scenario,$out/dom0.gz"

@@ -279,7 +279,13 @@ void Device::reconcile(TimePoint) {
       }
       break;
   }
-  if (phase_ == Phase::closed && !online) phase_ = Phase::gone;
+  if (phase_ == Phase::closed && !online) {
+    // Removed by the toolstack (online=0) and closed: the backend directory is ours to delete,
+    // as a driver domain's `xl devd` does; libxl in dom0 waits for that before it forgets the
+    // device (10 s, then "timed out while waiting for .../backend/vif/D/N to be removed").
+    if (!nb_.xs_.rm(xen::kNoTxn, be_)) nb_.log(LogLevel::warn, be_ + ": cannot remove the backend directory");
+    phase_ = Phase::gone;
+  }
 }
 
 }  // namespace xfw::netback

@@ -6,7 +6,8 @@
 //   backend dir appears          -> validate toolstack keys, write features, InitWait
 //   frontend Initialised/Connected -> validate frontend keys, map rings, bind evtchn, Connected
 //   frontend Closing             -> tear down, Closing
-//   frontend Closed / gone       -> tear down, Closed; forget the device when online=0
+//   frontend Closed / gone       -> tear down, Closed; when online=0, remove the backend
+//                                   directory (a driver domain's duty) and forget the device
 //   frontend back to Initialising -> tear down, InitWait again
 //   toolstack writes state=5     -> tear down, Closed
 //   backend dir removed          -> tear down, forget

@@ -1,5 +1,7 @@
-# The demo (sourced by dom0-init): two AppVMs attach to xfwd by themselves; "work" fetches a
-# page and resolves a name through the virtual DNS server; "untrusted" is blocked by its rules.
+# The demo (sourced by dom0's init): Qubes' topology. dom0 runs only the toolstack; sys-net is
+# an untrusted driver domain (kernel xen-netback, the servers); sys-firewall runs xfwd under
+# systemd, installed from its package. Two AppVMs attach to xfwd by themselves; "work" fetches
+# a page and resolves a name through the virtual DNS server; "untrusted" is blocked by its rules.
 # (Guest commands write to files instead of pipes: static busybox has crashed in pipelines
 # under QEMU's TCG here.)
 cat > /tmp/work.sh <<'G'
@@ -15,15 +17,17 @@ printf 'GET / HTTP/1.0\r\n\r\n' > /tmp/req
 echo "$ GET http://192.168.100.1/"; nc -w 5 192.168.100.1 80 < /tmp/req > /tmp/o 2>&1 || echo "(refused: its rules allow only port 443 and DNS)"; tail -1 /tmp/o
 echo "$ GET http://192.168.100.1:443/"; nc -w 5 192.168.100.1 443 < /tmp/req > /tmp/o; tail -1 /tmp/o
 G
+say "xl list (dom0)"; xl list
 LINGER=60
 create work 10.137.0.5 /tmp/work.sh
 create untrusted 10.137.0.6 /tmp/untrusted.sh
 wait_guest work
 wait_guest untrusted
-for c in "vifs" "rules explain untrusted tcp 192.168.100.1:80" "stats"; do
-  say "xfwctl $c"
-  xfwctl $c > /tmp/ctl.out 2>&1
-  cat /tmp/ctl.out
+say "in sys-firewall: systemctl status xfwd"
+fw "systemctl status xfwd --no-pager -n 0" | sed -n '1,6p'
+for c in "vifs" "rules explain 10.137.0.6 tcp 192.168.100.1:80" "stats"; do
+  say "in sys-firewall: xfwctl $c"
+  fw "xfwctl $c"
 done
 for vm in work untrusted; do
   start=$(date +%s); xl destroy $vm; say "xl destroy $vm took $(( $(date +%s) - start ))s"

@@ -1,47 +1,83 @@
-# Side by side, same boot, same AppVM image, same netvm: the kernel's xen-netback with an
-# nftables ruleset shaped like Qubes' (lab/kernel/), then xfwd. iperf3 3.12, 10 s each: TCP
-# both ways, UDP with 18-byte payloads (64-byte frames) both ways, packets/s sent and received.
+# Side by side in one boot, in sys-firewall (sourced by dom0's init): xfwd (its package, under
+# systemd) and Linux sys-firewall — the kernel's xen-netback, forwarding and an nftables ruleset
+# shaped like Qubes' (lab/kernel/qubes.nft, vif script lab/kernel/vif-route-qubes) — same AppVM
+# image, same sys-net. iperf3 3.12, 10 s each: TCP both ways, UDP with 18-byte payloads (64-byte
+# frames) both ways. For each figure also sys-firewall's CPU time (xl list, all its vCPUs).
+# xfw.order=kernel-first on the kernel command line runs the kernel first (default xfwd first).
+order=$(sed -n 's/.*xfw\.order=\([^ ]*\).*/\1/p' /proc/cmdline)
 cat > /tmp/perf.sh <<'G'
 #!/bin/dash
-# One "R name value" line per figure (Mbit/s for TCP, packets/s for UDP).
-tcp() { iperf3 -c 192.168.100.1 -t 10 "$@" > /tmp/o 2>&1
-        awk -v n="$name" '/receiver/ { u = $(NF-1); v = $(NF-2) * (u ~ /^G/ ? 1000 : u ~ /^K/ ? 0.001 : 1); print "R " n, v }' /tmp/o; }
-udp() { iperf3 -c 192.168.100.1 -t 10 -u -l 18 -b 0 "$@" > /tmp/o 2>&1
-        awk -v n="$name" '/sender|receiver/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\/[0-9]+$/) {
-               split($i, a, "/"); split($3, t, "-"); k = ($NF == "sender") ? a[2] : a[2] - a[1];
-               print "R " n "-" ($NF == "sender" ? "sent" : "received"), int(k / t[2]) } }' /tmp/o; }
+# "B name" before each run, then "R name value bytes" (Mbit/s for TCP, packets/s for UDP; the
+# bytes the receiver got).
+tcp() { echo "B $name"; iperf3 -c 192.168.100.1 -t 10 "$@" > /tmp/o 2>&1
+        awk -v n="$name" '/receiver/ { u = $(NF-1); v = $(NF-2) * (u ~ /^G/ ? 1000 : u ~ /^K/ ? 0.001 : 1);
+               b = $(NF-4) * ($(NF-3) ~ /^G/ ? 1e9 : $(NF-3) ~ /^M/ ? 1e6 : 1e3); print "R " n, v, int(b) }' /tmp/o; }
+udp() { echo "B $name"; iperf3 -c 192.168.100.1 -t 10 -u -l 18 -b 0 "$@" > /tmp/o 2>&1
+        awk -v n="$name" '/receiver/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\/[0-9]+$/) {
+               split($i, a, "/"); split($3, t, "-"); print "R " n, int((a[2] - a[1]) / t[2]), (a[2] - a[1]) * 64 } }' /tmp/o; }
 name=tcp-up; tcp
 name=tcp-down; tcp -R
 name=udp-up; udp
 name=udp-down; udp -R
 G
-LINGER=2
-results() { sed -n 's/.*R \([a-z-]*\) \([0-9.]*\).*/\1 \2/p' "/var/log/xen/console/guest-$1.log"; }
+fw_cpu() { xl list sys-firewall | awk 'NR == 2 { print $6 }'; }
+# run_perf VM — the AppVM runs /tmp/perf.sh; prints "name value cpu_seconds bytes" per figure,
+# with sys-firewall's CPU time between the guest's B and R lines.
+run_perf() {
+  LINGER=2 create "$1" 10.137.0.9 /tmp/perf.sh
+  log=/var/log/xen/console/guest-$1.log seen=0
+  : > "/tmp/$1.res"
+  for _ in $(seq 1200); do
+    n=$(grep -c '^[BR] ' "$log" 2>/dev/null)
+    while [ "$seen" -lt "$n" ]; do
+      seen=$((seen + 1))
+      line=$(grep '^[BR] ' "$log" | sed -n "${seen}p")
+      case "$line" in
+        B*) c0=$(fw_cpu) ;;
+        R*) set -- $line; echo "$2 $3 $(echo "$(fw_cpu) $c0" | awk '{ printf "%.2f", $1 - $2 }') $4" >> "/tmp/$1.res" ;;
+      esac
+    done
+    grep -q XFW-GUEST-END "$log" 2>/dev/null && break
+    sleep 0.5
+  done
+  xl destroy "$1" 2>/dev/null
+  sed "s/^/  $1: /" "/tmp/$1.res"
+}
 
-# 1. xfwd (started by dom0-init).
-create perf 10.137.0.9 /tmp/perf.sh
-wait_guest perf
-say "xfwd's counters after the runs:"
-for c in "vifs --json" "stats" "status --json"; do xfwctl $c > /tmp/ctl.out 2>&1; cat /tmp/ctl.out; done
-results perf > /tmp/xfwd.res
-xl destroy perf 2>/dev/null
-kill "$(pidof xfwd)"; sleep 1
+with_xfwd() {
+  say "xfwd (xfwd.service in sys-firewall)"
+  run_perf perf
+  for c in "vifs --json" "stats"; do fw "xfwctl $c"; done
+  fw 'systemctl stop xfwd'
+}
+# Linux sys-firewall: what Qubes sets up, in the same domain (xfwd stopped, its uplink free).
+with_kernel() {
+  say "Linux sys-firewall (kernel xen-netback + nftables in sys-firewall)"
+  fw 'for m in $(cat /etc/xfw/kernel-modules); do modprobe $m || echo "modprobe $m failed"; done
+      ip addr add 192.168.100.2/24 dev eth0 && ip link set eth0 up && ip route add default via 192.168.100.1
+      sysctl -qw net.ipv4.ip_forward=1 && nft -f /etc/xfw/qubes.nft || echo "set-up failed"
+      setsid /usr/local/sbin/vif-watch /etc/xfw/vif-route-qubes > /var/log/vif-watch.log 2>&1 < /dev/null &'
+  run_perf kperf
+  fw 'nft list ruleset | grep -E "counter packets [1-9]"' | sed 's/^/  nft: /'
+  # Back to a sys-firewall xfwd can take over: no netback, no address, no forwarding, no rules.
+  fw 'pkill -f vif-watch; nft flush ruleset; sysctl -qw net.ipv4.ip_forward=0; ip addr flush dev eth0
+      rmmod xen-netback || echo "rmmod xen-netback failed"'
+}
+if [ "$order" = kernel-first ]; then
+  fw 'systemctl stop xfwd'
+  with_kernel
+  fw 'systemctl start xfwd'
+  with_xfwd
+else
+  with_xfwd
+  with_kernel
+fi
 
-# 2. The kernel: xen-netback, forwarding, nftables (lab/kernel/qubes.nft, vif-route-qubes).
-for m in $(cat /etc/xfw/kernel-modules); do
-  insmod /lib/modules/$m.ko || say "insmod $m failed"
-done
-ip addr add 192.168.100.2/24 dev up0
-echo 1 > /proc/sys/net/ipv4/ip_forward
-nft -f /etc/xfw/qubes.nft || say "nft -f failed"
-VIF_SCRIPT=/etc/xen/scripts/vif-route-qubes create kperf 10.137.0.9 /tmp/perf.sh
-wait_guest kperf
-results kperf > /tmp/kernel.res
-nft list ruleset > /tmp/nft.out 2>&1; grep -E "counter packets [1-9]" /tmp/nft.out | sed 's/^/  nft: /'
-xl destroy kperf 2>/dev/null
-
-say "side by side (same boot): kernel xen-netback + nftables vs xfwd"
-awk 'FNR == NR { k[$1] = $2; next }
+say "side by side (same boot, $order${order:-xfwd-first}): Linux sys-firewall vs xfwd in sys-firewall"
+awk 'FNR == NR { k[$1] = $2; kc[$1] = $3; kb[$1] = $4; next }
      { r = (k[$1] > 0) ? sprintf("%.2f", $2 / k[$1]) : "-";
-       printf "XFW-PERF %-18s kernel %10s   xfwd %10s   ratio %s\n", $1, k[$1], $2, r }' \
-  /tmp/kernel.res /tmp/xfwd.res
+       per = ($1 ~ /^tcp/) ? "GB" : "Mpkt"; d = ($1 ~ /^tcp/) ? 1e9 : 64e6;
+       kcpu = (kb[$1] > 0) ? sprintf("%.1f", kc[$1] / (kb[$1] / d)) : "-";
+       xcpu = ($4 > 0) ? sprintf("%.1f", $3 / ($4 / d)) : "-";
+       printf "XFW-PERF %-9s kernel %9s xfwd %9s ratio %5s | sys-firewall CPU-s per %-4s kernel %6s xfwd %6s\n",
+              $1, k[$1], $2, r, per, kcpu, xcpu }' /tmp/kperf.res /tmp/perf.res
