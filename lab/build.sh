@@ -85,7 +85,7 @@ build_appvm() {  # -> $out/appvm.cpio
 build_sysnet() {  # -> $out/sysnet.gz
   local n; n=$(mktemp -d)
   busybox_root "$n"
-  add "$n" /usr/bin/xenstore-read /usr/bin/xenstore-write /usr/bin/xenstore-list /usr/bin/xenstore-watch
+  add "$n" /usr/bin/xenstore-read /usr/bin/xenstore-write /usr/bin/xenstore-list /usr/bin/xenstore-watch /usr/bin/xenstore-rm
   mkdir -p "$n/etc/xen/scripts"
   put "$n" /usr/sbin/dnsmasq
   put "$n" /usr/bin/iperf3

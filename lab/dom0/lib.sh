@@ -60,7 +60,7 @@ in_vm() {
   lab_seq=$(( $(cat /tmp/lab-seq 2>/dev/null || echo 0) + 1 ))
   echo "$lab_seq" > /tmp/lab-seq
   xenstore-rm "$d/out" 2>/dev/null
-  xenstore-write "$d/cmd" "$lab_seq $cmd"
+  xenstore-write -R "$d/cmd" "$lab_seq $cmd"
   end=$(( $(date +%s) + secs ))
   while :; do
     ans=$(xenstore-read "$d/done" 2>/dev/null)

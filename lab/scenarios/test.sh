@@ -12,10 +12,10 @@ guest_line() { sed -n "s/.*T $2 //p" "/var/log/xen/console/guest-$1.log" | head 
 DNSQ='\000\042\022\064\001\000\000\001\000\000\000\000\000\000\003web\007example\004test\000\000\001\000\001'
 
 # The topology itself: xfwd only in sys-firewall, under systemd, no kernel netback there.
-check "sys-firewall: xfwd.service active under systemd (PID 1: $(fw 'cat /proc/1/comm'))" \
-  sh -c '[ "$(fw "systemctl is-active xfwd")" = active ]'
+xfwd_active() { [ "$(fw 'systemctl is-active xfwd')" = active ]; }
+check "sys-firewall: xfwd.service active under systemd (PID 1: $(fw 'cat /proc/1/comm'))" xfwd_active
 check "sys-firewall: the kernel's xen-netback is not loaded" fw '! grep -q "^xen_netback " /proc/modules'
-check "sys-firewall: installed from the package ($(fw 'dpkg-query -W xfw'))" fw 'dpkg-query -W -f="\${Status}" xfw | grep -q "install ok installed"'
+check "sys-firewall: installed from the package ($(fw 'dpkg-query -W xfw'))" fw "dpkg-query -W -f='\${Status}' xfw | grep -q 'install ok installed'"
 sandboxed() {
   fw 'p=$(systemctl show -p MainPID --value xfwd); grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/$p/status' > /tmp/sb.out
   grep -q "CapEff:.0000000000000000" /tmp/sb.out && grep -q "NoNewPrivs:.1" /tmp/sb.out && grep -q "Seccomp:.2" /tmp/sb.out || { cat /tmp/sb.out; false; }
@@ -109,7 +109,7 @@ check "the drops are in the journal (journalctl -u xfwd)" in_journal
 # xfwd killed, restarted and stopped while the AppVMs run; systemd brings it back each time.
 main_pid() { fw 'systemctl show -p MainPID --value xfwd'; }
 # back_up OLD_PID — xfwd active again with another PID.
-back_up() { p=$(main_pid); [ -n "$p" ] && [ "$p" != 0 ] && [ "$p" != "$1" ] && [ "$(fw 'systemctl is-active xfwd')" = active ]; }
+back_up() { p=$(main_pid); [ -n "$p" ] && [ "$p" != 0 ] && [ "$p" != "$1" ] && xfwd_active; }
 old=$(main_pid); fw 'kill -9 $(systemctl show -p MainPID --value xfwd)'; t=$(date +%s)
 wait_for 20 back_up "$old"
 check "kill -9: systemd restarted xfwd (Restart=on-failure) in $(( $(date +%s) - t ))s" back_up "$old"
@@ -160,5 +160,44 @@ LINGER=0
 create work 10.137.0.5 /tmp/again.sh
 wait_for 30 guest_says work "T again"
 check "re-created work attaches and pings" guest_says work "T again ok"
+# sys-firewall itself destroyed and re-created while an AppVM runs. Its netfront loses the vif
+# with the backend domain; as qubesd does when a netvm starts, dom0 then detaches the dead vif
+# and attaches a new one whose backend is the new sys-firewall. The AppVM's script plays the
+# part of Qubes' hotplug handling (configure eth0 when it appears) and reports what it sees:
+# one "T up"/"T down" line, with its uptime, at every change of "gateway answers a ping".
+cat > /tmp/replug.sh <<'G'
+#!/bin/dash
+was=none; i=0
+while [ $i -lt 150 ]; do
+  if [ -e /sys/class/net/eth0 ] && ! ip addr show dev eth0 | grep -q 'inet '; then
+    ip link set eth0 up; ip addr add 10.137.0.8/32 dev eth0
+    ip route add 10.137.0.1 dev eth0; ip route add default via 10.137.0.1 dev eth0
+    echo "T eth0 (re)configured at $(cut -d. -f1 /proc/uptime)s"
+  fi
+  if ping -c1 -W1 10.137.0.1 > /dev/null 2>&1; then now=up; else now=down; fi
+  [ "$now" = "$was" ] || echo "T $now at $(cut -d. -f1 /proc/uptime)s"
+  was=$now; i=$((i + 1)); sleep 1
+done
+G
+LINGER=0
+create replug 10.137.0.8 /tmp/replug.sh
+wait_for 30 guest_says replug "T up"
+check "replug: the AppVM reaches the gateway" guest_says replug "T up"
+t=$(date +%s)
+xl destroy sys-firewall
+say "xl destroy sys-firewall took $(( $(date +%s) - t ))s; sys-net's vif-watch: $(net 'tr "\\n" " " < /var/log/vif-watch.log')"
+wait_for 15 guest_says replug "T down"
+check "replug: the AppVM sees its gateway gone" guest_says replug "T down"
+start_sysfw
+t=$(date +%s)
+xl network-detach replug 0 > /tmp/detach.out 2>&1
+say "xl network-detach (dead backend) took $(( $(date +%s) - t ))s: $(tr '\n' ' ' < /tmp/detach.out)"
+xl network-attach replug ip=10.137.0.8 mac=00:16:3e:5e:6c:00 script=/bin/true backend=sys-firewall > /tmp/attach.out 2>&1
+say "xl network-attach: $(tr '\n' ' ' < /tmp/attach.out)"
+back_again() { [ "$(grep -c 'T up' /var/log/xen/console/guest-replug.log)" -ge 2 ]; }
+wait_for 30 back_again
+check "replug: connectivity back after sys-firewall re-created and the vif re-attached" back_again
+say "what replug saw: $(sed -n 's/.*T \(.*\)/\1/p' /var/log/xen/console/guest-replug.log | tr '\n' ';')"
+xl destroy replug
 say "tests took $(( $(date +%s) - t0 ))s"
 fw 'xfwctl stats'
