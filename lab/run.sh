@@ -10,4 +10,4 @@ exec qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu max,avx=off,av
   -nographic -no-reboot -serial mon:stdio \
   -kernel "$out/xen.mb" \
   -append "dom0_mem=1024M,max:1024M console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all noreboot dom0_max_vcpus=2 smap=0" \
-  -initrd "$out/vmlinuz console=hvc0 earlyprintk=xen quiet xfw.scenario=$scenario,$out/dom0.gz"
+  -initrd "$out/vmlinuz console=hvc0 earlyprintk=xen quiet xfw.scenario=$scenario ${XFW_LAB_ARGS:-},$out/dom0.gz"

@@ -85,7 +85,9 @@ start_sysnet() {
 }
 
 # sys-firewall: its uplink vif's backend is sys-net (vif-watch there runs vif-bridge).
-SYSFW_MEMORY=${SYSFW_MEMORY:-1024}
+# Its memory= (MB): xfw.sysfw_memory= on the kernel command line (XFW_LAB_ARGS), default 512.
+SYSFW_MEMORY=$(sed -n 's/.*xfw\.sysfw_memory=\([0-9]*\).*/\1/p' /proc/cmdline)
+SYSFW_MEMORY=${SYSFW_MEMORY:-512}
 start_sysfw() {
   start=$(date +%s)
   DRIVER_DOMAIN=1 VCPUS=2 vm_cfg sys-firewall "$SYSFW_MEMORY" $guest/sysfw.zst "" \

@@ -24,9 +24,10 @@ fw_cpu() { xl list sys-firewall | awk 'NR == 2 { print $6 }'; }
 # run_perf VM — the AppVM runs /tmp/perf.sh; prints "name value cpu_seconds bytes" per figure,
 # with sys-firewall's CPU time between the guest's B and R lines.
 run_perf() {
-  LINGER=2 create "$1" 10.137.0.9 /tmp/perf.sh
-  log=/var/log/xen/console/guest-$1.log seen=0
-  : > "/tmp/$1.res"
+  vm=$1
+  LINGER=2 create "$vm" 10.137.0.9 /tmp/perf.sh
+  log=/var/log/xen/console/guest-$vm.log seen=0
+  : > "/tmp/$vm.res"
   for _ in $(seq 1200); do
     n=$(grep -c '^[BR] ' "$log" 2>/dev/null)
     while [ "$seen" -lt "$n" ]; do
@@ -34,14 +35,14 @@ run_perf() {
       line=$(grep '^[BR] ' "$log" | sed -n "${seen}p")
       case "$line" in
         B*) c0=$(fw_cpu) ;;
-        R*) set -- $line; echo "$2 $3 $(echo "$(fw_cpu) $c0" | awk '{ printf "%.2f", $1 - $2 }') $4" >> "/tmp/$1.res" ;;
+        R*) set -- $line; echo "$2 $3 $(echo "$(fw_cpu) $c0" | awk '{ printf "%.2f", $1 - $2 }') $4" >> "/tmp/$vm.res" ;;
       esac
     done
     grep -q XFW-GUEST-END "$log" 2>/dev/null && break
     sleep 0.5
   done
-  xl destroy "$1" 2>/dev/null
-  sed "s/^/  $1: /" "/tmp/$1.res"
+  xl destroy "$vm" 2>/dev/null
+  sed "s/^/  $vm: /" "/tmp/$vm.res"
 }
 
 with_xfwd() {
@@ -56,11 +57,12 @@ with_kernel() {
   fw 'for m in $(cat /etc/xfw/kernel-modules); do modprobe $m || echo "modprobe $m failed"; done
       ip addr add 192.168.100.2/24 dev eth0 && ip link set eth0 up && ip route add default via 192.168.100.1
       sysctl -qw net.ipv4.ip_forward=1 && nft -f /etc/xfw/qubes.nft || echo "set-up failed"
-      setsid /usr/local/sbin/vif-watch /etc/xfw/vif-route-qubes > /var/log/vif-watch.log 2>&1 < /dev/null &'
+      setsid /usr/local/sbin/vif-watch /etc/xfw/vif-route-qubes > /var/log/vif-watch.log 2>&1 < /dev/null &
+      echo $! > /run/vif-watch.pid'
   run_perf kperf
   fw 'nft list ruleset | grep -E "counter packets [1-9]"' | sed 's/^/  nft: /'
   # Back to a sys-firewall xfwd can take over: no netback, no address, no forwarding, no rules.
-  fw 'pkill -f vif-watch; nft flush ruleset; sysctl -qw net.ipv4.ip_forward=0; ip addr flush dev eth0
+  fw 'kill -- -$(cat /run/vif-watch.pid); nft flush ruleset; sysctl -qw net.ipv4.ip_forward=0; ip addr flush dev eth0
       rmmod xen-netback || echo "rmmod xen-netback failed"'
 }
 if [ "$order" = kernel-first ]; then
@@ -73,7 +75,7 @@ else
   with_kernel
 fi
 
-say "side by side (same boot, $order${order:-xfwd-first}): Linux sys-firewall vs xfwd in sys-firewall"
+say "side by side (same boot, ${order:-xfwd-first}): Linux sys-firewall vs xfwd in sys-firewall"
 awk 'FNR == NR { k[$1] = $2; kc[$1] = $3; kb[$1] = $4; next }
      { r = (k[$1] > 0) ? sprintf("%.2f", $2 / k[$1]) : "-";
        per = ($1 ~ /^tcp/) ? "GB" : "Mpkt"; d = ($1 ~ /^tcp/) ? 1e9 : 64e6;
