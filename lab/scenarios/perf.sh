@@ -49,6 +49,7 @@ with_xfwd() {
   say "xfwd (xfwd.service in sys-firewall)"
   run_perf perf
   for c in "vifs --json" "stats"; do fw "xfwctl $c"; done
+  say "sys-firewall memory with xfwd: $(fw 'echo "xfwd RSS $(ps -o rss= -C xfwd) kB;" $(free -m | sed -n 2p)')"
   fw 'systemctl stop xfwd'
 }
 # Linux sys-firewall: what Qubes sets up, in the same domain (xfwd stopped, its uplink free).
@@ -61,6 +62,7 @@ with_kernel() {
       echo $! > /run/vif-watch.pid'
   run_perf kperf
   fw 'nft list ruleset | grep -E "counter packets [1-9]"' | sed 's/^/  nft: /'
+  say "sys-firewall memory with the kernel's netback: $(fw 'free -m | sed -n 2p')"
   # Back to a sys-firewall xfwd can take over: no netback, no address, no forwarding, no rules.
   fw 'kill -- -$(cat /run/vif-watch.pid); nft flush ruleset; sysctl -qw net.ipv4.ip_forward=0; ip addr flush dev eth0
       rmmod xen-netback || echo "rmmod xen-netback failed"'
