@@ -61,11 +61,11 @@ busybox_root() {
   echo "root:x:0:" > "$root/etc/group"
 }
 put_modules() { local root=$1; shift; for m in "$@"; do cp "$(mod "$m")" "$root/lib/modules/"; done; }
-pack() { (cd "$1" && find . | cpio -o -H newc --quiet | gzip -"${3:-6}") > "$2"; }
+# pack DIR OUT COMPRESSOR... — DIR as a newc cpio archive through COMPRESSOR into OUT.
 # sys-firewall's root is compressed with zstd: libxenguest unpacks a gzip ramdisk into the
 # guest's memory itself (150 MB here, on top of the kernel's own unpacked copy); it leaves a
 # zstd one to the kernel, which frees the archive once unpacked.
-pack_zstd() { (cd "$1" && find . | cpio -o -H newc --quiet | zstd -q -T0 -12) > "$2"; }
+pack() { local dir=$1 to=$2; shift 2; (cd "$dir" && find . | cpio -o -H newc --quiet | "$@") > "$to"; }
 
 # The data the 2 MB checks move: the same bytes in the AppVMs and in sys-net, so that either
 # side can say where a copy differs (cmp) and how long it is.
@@ -78,7 +78,7 @@ build_appvm() {  # -> $out/appvm.cpio
   put "$u" /usr/bin/iperf3
   cp "$out/ref.bin" "$u/ref.bin"
   install -m 755 lab/appvm/init "$u/init"
-  (cd "$u" && find . | cpio -o -H newc --quiet) > "$out/appvm.cpio"
+  pack "$u" "$out/appvm.cpio" cat  # dom0 appends each guest's script to it
   rm -rf "$u"
 }
 
@@ -97,7 +97,7 @@ build_sysnet() {  # -> $out/sysnet.gz
   install -m 755 lab/agent "$n/usr/sbin/xfw-lab-agent"
   mkdir -p "$n/srv/www"
   cp "$out/ref.bin" "$n/srv/www/big.bin"
-  pack "$n" "$out/sysnet.gz"
+  pack "$n" "$out/sysnet.gz" gzip -6
   rm -rf "$n"
 }
 
@@ -128,7 +128,8 @@ build_sysfw() {  # -> $out/sysfw.zst
   cp lab/kernel/modules "$f/etc/xfw/kernel-modules"
   local kd=$f/lib/modules/$kver/kernel/lab
   mkdir -p "$kd"
-  for m in xen-netfront xen-evtchn xen-gntdev xen-gntalloc xen-privcmd $(cat lab/kernel/modules); do
+  # What modules-load.d loads at boot, and the kernel baseline's (loaded by scenarios/perf.sh).
+  for m in $(grep -v '^#' lab/sysfw/etc/modules-load.d/xfw-lab.conf) $(cat lab/kernel/modules); do
     cp "$(mod "$m")" "$kd/"
   done
   cp "$cache/k/lib/modules/$kver/modules."{builtin,builtin.modinfo,order} "$f/lib/modules/$kver/"
@@ -142,7 +143,7 @@ build_sysfw() {  # -> $out/sysfw.zst
   chroot "$f" sh -c 'useradd -m -G xfw alice && useradd -m bob'
   : > "$f/etc/machine-id"
   rm -rf "$f"/usr/share/{doc,man,info,locale}/* "$f"/var/cache/apt/*.bin "$f"/var/lib/apt/lists/*
-  pack_zstd "$f" "$out/sysfw.zst"
+  pack "$f" "$out/sysfw.zst" zstd -q -T0 -12
 }
 
 build_dom0() {  # -> $out/dom0.gz
@@ -171,7 +172,7 @@ PY
   cp lab/dom0/lib.sh "$d/guest/lib.sh"
   cp -r lab/scenarios "$d/guest/scenarios"
   [ -z "${XFW_LAB_GUEST_SCRIPT:-}" ] || cp "$XFW_LAB_GUEST_SCRIPT" "$d/guest/scenarios/guest-script.sh"
-  pack "$d" "$out/dom0.gz" 1
+  pack "$d" "$out/dom0.gz" gzip -1
   rm -rf "$d"
 }
 

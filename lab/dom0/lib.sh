@@ -30,7 +30,7 @@ CFG
 xl_create() {  # NAME CFGFILE — xl create within 120 s, or what it and the domain said
   timeout 120 xl create "$2" > "/tmp/create-$1.log" 2>&1 && return 0
   say "xl create $1 FAILED: $(tail -5 "/tmp/create-$1.log" | tr '\n' ' ')"
-  say "$1's console:"; tail -30 "/var/log/xen/console/guest-$1.log" | sed 's/^/  /'
+  domain_died "$1"
   say "sys-net's vif-watch:"; net 'tail -20 /var/log/vif-watch.log' | sed 's/^/  /'
   xenstore-ls -f /local/domain | grep -E "backend/vif|device/vif" | grep -E "state|hotplug" | sed 's/^/  /'
   return 1
@@ -75,6 +75,7 @@ in_vm() {
 }
 fw() { in_vm sys-firewall "$@"; }
 net() { in_vm sys-net "$@"; }
+xfwd_active() { [ "$(fw 'systemctl is-active xfwd')" = active ]; }
 
 start_sysnet() {
   start=$(date +%s)
@@ -94,7 +95,7 @@ start_sysfw() {
     "mac=00:16:3e:5e:6c:01,script=/etc/xen/scripts/vif-bridge,backend=sys-net" > /tmp/sys-firewall.cfg
   xl_create sys-firewall /tmp/sys-firewall.cfg || return 1
   wait_for 180 agent_ready sys-firewall || { say "sys-firewall: no agent after 180 s"; domain_died sys-firewall; return 1; }
-  for _ in $(seq 60); do [ "$(fw 'systemctl is-active xfwd')" = active ] && break; sleep 1; done
+  wait_for 60 xfwd_active
   say "sys-firewall up in $(( $(date +%s) - start ))s: xfwd.service $(fw 'systemctl is-active xfwd'): $(fw 'systemctl show -p StatusText --value xfwd')"
 }
 

@@ -12,7 +12,6 @@ guest_line() { sed -n "s/.*T $2 //p" "/var/log/xen/console/guest-$1.log" | head 
 DNSQ='\000\042\022\064\001\000\000\001\000\000\000\000\000\000\003web\007example\004test\000\000\001\000\001'
 
 # The topology itself: xfwd only in sys-firewall, under systemd, no kernel netback there.
-xfwd_active() { [ "$(fw 'systemctl is-active xfwd')" = active ]; }
 check "sys-firewall: xfwd.service active under systemd (PID 1: $(fw 'cat /proc/1/comm'))" xfwd_active
 check "sys-firewall: the kernel's xen-netback is not loaded" fw '! grep -q "^xen_netback " /proc/modules'
 check "sys-firewall: installed from the package ($(fw 'dpkg-query -W xfw'))" fw "dpkg-query -W -f='\${Status}' xfw | grep -q 'install ok installed'"
