@@ -81,7 +81,9 @@ class Connection {
     }
   }
   // One request, one reply; a refusal becomes Refused (with the rule and caret if any).
-  json call(json req) {
+  json call(json req) { return call_full(std::move(req))["result"]; }
+  // The whole reply (fields beside "result").
+  json call_full(json req) {
     send(std::move(req));
     auto r = next();
     if (!r) throw Usage{"xfwd closed the connection"};
@@ -92,7 +94,7 @@ class Connection {
                                                   xfw::firewall::RuleError{(*r)["offset"], (*r)["length"], (*r)["error"]});
       throw Refused{msg};
     }
-    return (*r)["result"];
+    return *r;
   }
 
  private:
@@ -230,6 +232,12 @@ int main(int argc, char** argv) {
                   r["uplink"].get<std::string>().empty() ? "(none)" : r["uplink"].get<std::string>().c_str(),
                   r["vifs"].get<unsigned long long>(), r["flows"].get<unsigned long long>(),
                   r["flow_limit"].get<unsigned long long>());
+      if (const json& q = r.value("qubesdb", json()); q.is_object())
+        std::printf("qubesdb: %s, %s, rules of %llu clients%s%s\n", q["socket"].get<std::string>().c_str(),
+                    q["connected"].get<bool>() ? (q["synced"].get<bool>() ? "connected" : "connected, reading")
+                                               : "not connected (the last rules stay)",
+                    q["clients"].get<unsigned long long>(), q["last_error"].get<std::string>().empty() ? "" : "; last error: ",
+                    q["last_error"].get<std::string>().c_str());
     } else if (*vifs) {
       const json r = c.call({{"command", "vifs"}});
       if (as_json) return out(r), 0;
@@ -266,11 +274,19 @@ int main(int argc, char** argv) {
       if (*r_list) {
         json req{{"command", "rules.list"}};
         if (!vm.empty()) req["vm"] = vm;
-        const json r = c.call(req);
+        const json full = c.call_full(req);
+        const json& r = full["result"];
         if (as_json) return out(r), 0;
+        const json sources = full.value("sources", json::object()), refused = full.value("refused", json::object());
+        bool any_qubesdb = false;
+        for (const auto& [name, src] : sources.items()) any_qubesdb |= src == "qubesdb";
         for (const auto& [name, list] : r.items()) {
-          std::printf("%s:\n", name.c_str());
-          if (list.empty()) std::printf("  (no rules: everything is dropped)\n");
+          const std::string src = sources.value(name, "");
+          std::printf("%s%s:\n", name.c_str(),
+                      src == "qubesdb" ? " (from QubesDB: change it in dom0)" : any_qubesdb && src == "local" ? " (local)" : "");
+          if (refused.contains(name))
+            std::printf("  refused, everything is dropped: %s\n", refused[name].get<std::string>().c_str());
+          else if (list.empty()) std::printf("  (no rules: everything is dropped)\n");
           for (std::size_t i = 0; i < list.size(); ++i) std::printf("  %3zu  %s\n", i, list[i].get<std::string>().c_str());
         }
       } else if (*r_add) {
@@ -308,7 +324,8 @@ int main(int argc, char** argv) {
         if (port) req["port"] = *port;
         const json r = c.call(req);
         if (as_json) return out(r), 0;
-        std::printf("%s: %s\n", r["verdict"].get<std::string>().c_str(), r["reason"].get<std::string>().c_str());
+        std::printf("%s: %s%s\n", r["verdict"].get<std::string>().c_str(), r["reason"].get<std::string>().c_str(),
+                    r.value("source", "") == "qubesdb" ? " [rules from QubesDB]" : "");
       }
     } else if (*conntrack) {
       json req{{"command", "conntrack"}};

@@ -112,8 +112,6 @@ std::optional<ConfigError> parse_uplink(Parser& p, const toml::table& t, Config&
     if (!p.parsed(*n, "uplink.mac", "a MAC address", m)) return ConfigError{p.error};
     c.uplink.mac = m;
   }
-  if (!c.uplink.interface.empty() && (!c.pipeline.uplink_addr || !c.pipeline.uplink_gateway))
-    return ConfigError{"uplink: interface needs address and gateway too"};
   return std::nullopt;
 }
 
@@ -198,9 +196,9 @@ std::variant<Config, ConfigError> parse_config(std::string_view text) {
   }
   Config c;
   Parser p{root, {}};
-  if (!p.check_keys(root, "", {"log", "netback", "uplink", "firewall", "self", "control", "state", "rules"}))
+  if (!p.check_keys(root, "", {"log", "netback", "uplink", "firewall", "self", "control", "state", "qubesdb", "rules"}))
     return ConfigError{p.error};
-  for (const char* section : {"uplink", "firewall", "self", "control", "state", "rules"}) {
+  for (const char* section : {"uplink", "firewall", "self", "control", "state", "qubesdb", "rules"}) {
     const auto* node = root.get(section);
     if (node && !node->as_table()) return ConfigError{std::string(section) + ": must be a table"};
   }
@@ -219,8 +217,18 @@ std::variant<Config, ConfigError> parse_config(std::string_view text) {
     if (!p.check_keys(*t, "state.", {"directory"})) return ConfigError{p.error};
     if (auto e = parse_path(*t, "state", "directory", c.state_dir, true)) return *e;
   }
+  if (const auto* t = root["qubesdb"].as_table()) {
+    if (!p.check_keys(*t, "qubesdb.", {"enabled", "socket"}) || !p.boolean(*t, "qubesdb", "enabled", c.qubesdb.enabled))
+      return ConfigError{p.error};
+    if (auto e = parse_path(*t, "qubesdb", "socket", c.qubesdb.socket, true)) return *e;
+    if (c.qubesdb.enabled && c.accept_without_rules)
+      return ConfigError{"firewall.vms_without_rules: must be \"drop\" with qubesdb.enabled (a client gets "
+                         "the policy drop until dom0's rules for it arrive)"};
+  }
   if (const auto* t = root["rules"].as_table())
     if (auto e = parse_rules(*t, c)) return *e;
+  if (!c.uplink.interface.empty() && !c.qubesdb.enabled && (!c.pipeline.uplink_addr || !c.pipeline.uplink_gateway))
+    return ConfigError{"uplink: interface needs address and gateway too (or qubesdb.enabled: QubesDB's /qubes-ip and /qubes-gateway)"};
 
   if (const auto* node = root.get("log")) {
     const auto* log = node->as_table();

@@ -33,6 +33,9 @@
 //   group = "xfw"                  # may use xfwctl besides root (a missing group: root only)
 //   [state]
 //   directory = "/var/lib/xfw"     # rules.json: the rules xfwctl manages, kept across restarts
+//   [qubesdb]                      # rules, addresses and DNS from dom0, as in Qubes OS
+//   enabled = false                # needs vms_without_rules = "drop"
+//   socket = "/var/run/qubes/qubesdb.sock"   # the firewall VM's own QubesDB daemon
 //   [rules]                        # the first rules, used while the state has none; SIGHUP
 //                                  # loads them again (into the state)
 //   work = ["action=accept"]
@@ -62,6 +65,11 @@ struct SelfConfig {
   packet::Ipv4Addr address;
 };
 
+struct QubesDbConfig {
+  bool enabled = false;
+  std::string socket = "/var/run/qubes/qubesdb.sock";
+};
+
 struct Config {
   std::string log_level = "info";
   std::string control_socket = "/run/xfw/control.sock";
@@ -70,6 +78,7 @@ struct Config {
   netback::NetbackConfig netback;
   UplinkConfig uplink;
   SelfConfig self;
+  QubesDbConfig qubesdb;
   firewall::PipelineConfig pipeline;
   bool resolvers_set = false;  // else the nameservers of /etc/resolv.conf
   bool accept_without_rules = false;

@@ -72,11 +72,14 @@ json flow_json(const firewall::Pipeline& pl, const nat::ConnTrack& ct, const nat
 
 }  // namespace
 
-std::size_t apply_rules(firewall::Pipeline& pl, const RuleMap& old_rules, const RuleMap& new_rules) {
+std::size_t apply_rules(firewall::Pipeline& pl, const RuleMap& old_rules, const RuleMap& new_rules,
+                        const QubesDbLink* qubesdb) {
+  auto mine = [&](const std::string& vm) { return !qubesdb || !qubesdb->manages(vm); };
   std::size_t cut = 0;
   for (const auto& [vm, list] : old_rules)
-    if (!new_rules.count(vm)) cut += pl.remove_rules(vm);
-  for (const auto& [vm, list] : new_rules) cut += pl.set_rules(vm, list);
+    if (!new_rules.count(vm) && mine(vm)) cut += pl.remove_rules(vm);
+  for (const auto& [vm, list] : new_rules)
+    if (mine(vm)) cut += pl.set_rules(vm, list);
   return cut;
 }
 
@@ -97,9 +100,18 @@ json drop_json(const DropRecord& d, bool with_bytes) {
 
 // Stores, then applies. Nothing changes if storing fails.
 std::variant<std::size_t, StoreError> commit_rules(ControlContext& ctx, RuleMap next) {
+  if (ctx.qubesdb) {
+    for (const auto& [vm, dir] : ctx.qubesdb->rules()) {
+      const auto a = ctx.rules.find(vm), b = next.find(vm);
+      const bool same = (a == ctx.rules.end()) == (b == next.end()) && (a == ctx.rules.end() || a->second == b->second);
+      if (!same)
+        return StoreError{vm + ": its rules come from QubesDB: change them in dom0 (qvm-firewall, or the VM's "
+                          "Settings, Firewall rules); xfwctl changes only rules QubesDB does not manage"};
+    }
+  }
   if (!ctx.rules_path.empty())
     if (auto e = save_rules(ctx.rules_path, next)) return *e;
-  const std::size_t cut = apply_rules(ctx.dp.pipeline(), ctx.rules, next);
+  const std::size_t cut = apply_rules(ctx.dp.pipeline(), ctx.rules, next, ctx.qubesdb);
   ctx.rules = std::move(next);
   return cut;
 }
@@ -123,7 +135,14 @@ ControlServer::Reply handle_control(ControlContext& ctx, const json& req) {
                      }()},
                     {"vifs", ctx.nb.connected_vifs()},
                     {"flows", pl.conntrack().size()},
-                    {"flow_limit", pl.conntrack().capacity()}}),
+                    {"flow_limit", pl.conntrack().capacity()},
+                    {"qubesdb", [&] {
+                       if (!ctx.qubesdb) return json(nullptr);
+                       const auto& q = *ctx.qubesdb;
+                       return json{{"socket", q.socket_path()}, {"connected", q.connected()}, {"synced", q.synced()},
+                                   {"connects", q.connects()}, {"clients", q.rules().size()},
+                                   {"last_error", q.last_error()}, {"values", q.values()}};
+                     }()}}),
             false};
   }
   if (cmd == "vifs") {
@@ -151,16 +170,25 @@ ControlServer::Reply handle_control(ControlContext& ctx, const json& req) {
     return {ok(a), false};
   }
   if (cmd == "rules.list") {
-    json r = json::object();
+    json r = json::object(), sources = json::object(), refused = json::object();
     const bool one = req.contains("vm");
-    if (one) {
+    if (one)
       if (auto e = vm_arg(req, &vm)) return {fail(*e), false};
-      const auto it = ctx.rules.find(vm);
-      r[vm] = it == ctx.rules.end() ? json::array() : rule_texts(it->second);
-    } else {
-      for (const auto& [name, list] : ctx.rules) r[name] = rule_texts(list);
+    for (const auto& [name, list] : ctx.rules)
+      if (!one || name == vm) r[name] = rule_texts(list), sources[name] = "local";
+    if (ctx.qubesdb) {
+      for (const auto& [name, dir] : ctx.qubesdb->rules()) {
+        if (one && name != vm) continue;
+        r[name] = rule_texts(dir.rules);
+        sources[name] = "qubesdb";
+        if (!dir.error.empty()) refused[name] = dir.error;
+      }
     }
-    return {ok(r), false};
+    if (one && !r.contains(vm)) r[vm] = json::array();
+    json reply = ok(r);
+    reply["sources"] = sources;
+    reply["refused"] = refused;
+    return {reply, false};
   }
   if (cmd == "rules.add") {
     if (auto e = vm_arg(req, &vm)) return {fail(*e), false};
@@ -235,7 +263,10 @@ ControlServer::Reply handle_control(ControlContext& ctx, const json& req) {
     }
     q.icmp_type = uint8_t(req.value("icmp_type", q.v6 ? 128 : 8));
     const auto x = pl.explain(vm, q);
-    return {ok(json{{"verdict", x.verdict}, {"rule", x.rule ? json(*x.rule) : json(nullptr)}, {"reason", x.reason}}), false};
+    const char* source = pl.rules_source(vm);
+    return {ok(json{{"verdict", x.verdict}, {"rule", x.rule ? json(*x.rule) : json(nullptr)}, {"reason", x.reason},
+                    {"source", *source ? source : "default"}}),
+            false};
   }
   if (cmd == "conntrack") {
     const bool one = req.contains("vm");

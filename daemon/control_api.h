@@ -3,7 +3,8 @@
 // Commands (JSON "command", arguments as fields; results in "result"):
 //   status                       version, uptime, uplink, vifs, flows
 //   vifs                         every attached vif with counters
-//   rules.list [vm]              rules of one VM or all
+//   rules.list [vm]              rules of one VM or all (and "sources": local | qubesdb,
+//                                "refused": why QubesDB's rules of a VM were refused)
 //   rules.add vm rule [before]   insert (before rule N, else at the end)
 //   rules.del vm number
 //   rules.replace vm rules[]     one VM's list, at once
@@ -24,6 +25,7 @@
 
 #include "daemon/control.h"
 #include "daemon/dataplane.h"
+#include "daemon/qubesdb_link.h"
 #include "daemon/rules_store.h"
 #include "netback/netback.h"
 
@@ -36,13 +38,17 @@ struct ControlContext {
   std::string rules_path;   // the state file; "" = not persisted
   std::string uplink;       // interface name, "" if none
   int64_t started_ms = 0;   // steady clock
+  const QubesDbLink* qubesdb = nullptr;  // [qubesdb] enabled: its rules are not xfwctl's to change
 };
 
 [[nodiscard]] ControlServer::Reply handle_control(ControlContext& ctx, const nlohmann::json& req);
 [[nodiscard]] nlohmann::json drop_json(const DropRecord& d, bool with_bytes);
-// Applies a whole new rule map to the pipeline (after it was stored); returns flows cut.
-std::size_t apply_rules(firewall::Pipeline& pl, const RuleMap& old_rules, const RuleMap& new_rules);
+// Applies a whole new rule map to the pipeline (after it was stored); returns flows cut. VMs
+// whose rules come from QubesDB are left alone (`qubesdb` may be null).
+std::size_t apply_rules(firewall::Pipeline& pl, const RuleMap& old_rules, const RuleMap& new_rules,
+                        const QubesDbLink* qubesdb = nullptr);
 // Stores `next` in the state directory, then applies it: the flows cut, or why nothing changed.
+// A change to a VM whose rules come from QubesDB is refused whole (dom0 owns them).
 std::variant<std::size_t, StoreError> commit_rules(ControlContext& ctx, RuleMap next);
 
 }  // namespace xfw::daemon

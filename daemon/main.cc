@@ -32,6 +32,7 @@
 #include "daemon/service.h"
 #include "daemon/event_loop.h"
 #include "daemon/dataplane.h"
+#include "daemon/qubesdb_link.h"
 #include "daemon/sim_guests.h"
 #include "daemon/sim_tap.h"
 #include "daemon/uplink.h"
@@ -228,8 +229,13 @@ int main(int argc, char** argv) {
 
   boost::asio::signal_set hup(io, SIGHUP);
   std::unique_ptr<daemon::ControlServer> control;
+  // QubesDB ([qubesdb] enabled): dom0's rules, client addresses and network, as they change.
+  std::unique_ptr<daemon::QubesDbLink> qubesdb;
+  if (cfg.qubesdb.enabled)
+    qubesdb = std::make_unique<daemon::QubesDbLink>(io, cfg.qubesdb.socket, dp, cfg.pipeline, rules);
   auto stop = [&] {
     daemon::notify_stopping();
+    if (qubesdb) qubesdb->stop();
     loop.stop();
     hup.cancel();
     if (control) control->stop();
@@ -243,7 +249,8 @@ int main(int argc, char** argv) {
     stop();
   });
   // What xfwctl and SIGHUP change rules through (store, then apply).
-  daemon::ControlContext ctl_ctx{nb, dp, rules, rules_path, cfg.uplink.interface, daemon::Dataplane::now_ms()};
+  daemon::ControlContext ctl_ctx{nb, dp, rules, rules_path, cfg.uplink.interface, daemon::Dataplane::now_ms(),
+                                 qubesdb.get()};
   // SIGHUP: load the [rules] of the config file again (into the state), all VMs at once; a bad
   // file changes nothing.
   std::function<void()> wait_hup = [&] {
@@ -295,6 +302,7 @@ int main(int argc, char** argv) {
   spdlog::info("xfwd started ({} hypervisor), watching {}", xen_mode, nb.backend_root());
   daemon::notify_ready("watching " + nb.backend_root() + (uplink ? ", uplink " + uplink->name() : ", no uplink"));
   loop.start();
+  if (qubesdb) qubesdb->start();
   if (guests) guests->start();
   if (taps) taps->start();
   dp.tick();

@@ -34,6 +34,7 @@ DropReason drop_reason(const Decision& d) {
     case Why::rule: return DropReason::rule_drop;
     case Why::policy: return DropReason::rule_policy;
     case Why::unresolved_host: return DropReason::rule_unresolved_host;
+    case Why::invalid: return DropReason::rules_invalid;
   }
   return DropReason::rule_policy;
 }
@@ -110,7 +111,7 @@ std::optional<DropReason> Pipeline::forward_new(const Client& c, packet::Parsed&
   const nat::Key k = nat::key_of(p);
   if (client_by_addr(k.dst) && !cfg_.inter_vm) return refuse(c, p, DropReason::inter_vm);
 
-  const Decision d = ruleset(vm_of(c)).classify(query_of(k, p.icmp_type));
+  const Decision d = ruleset(vm_of(c, k.v6)).classify(query_of(k, p.icmp_type));
   if (d.action == Action::drop) return refuse(c, p, drop_reason(d));
 
   nat::Addr nat_dst = k.dst;
@@ -199,7 +200,8 @@ std::optional<DropReason> Pipeline::from_uplink(std::span<const std::byte> frame
   if (v6 && p.proto == icmpv6 && p.has_l4 && p.ttl == 255 && p.icmp_type >= 133 && p.icmp_type <= 137)
     return uplink_ndp(p);
   if (v6 ? p.dst6 != *cfg_.uplink_addr6 : p.dst4 != *cfg_.uplink_addr) return DropReason::uplink_not_for_us;
-  if (client_by_addr(nat::src_of(p))) return DropReason::uplink_from_client_address;
+  if (client_by_addr(nat::src_of(p)) || known_clients_.count(nat::src_of(p).b))
+    return DropReason::uplink_from_client_address;
   if (csum_blank && !is_super_frame(p)) nat::complete_checksum(std::span(buf_.data(), p.l3_end), p);
   if (!v6 && p.proto == udp && p.has_l4 && !p.fragment && p.sport == 53 && HostResolver::is_our_port(p.dport))
     return dns_response(p, now);

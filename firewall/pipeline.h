@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -35,18 +36,24 @@
 
 namespace xfw::firewall {
 
-struct PipelineConfig {
+// What the firewall VM's network is: set from the configuration file, and changed at run time
+// from QubesDB (set_network).
+struct NetworkConfig {
   packet::Ipv4Addr gateway{{10, 137, 0, 1}};  // the firewall's address on client links
   std::optional<packet::Ipv6Addr> gateway6;   // its IPv6 address there (ping, ICMPv6 errors)
   std::vector<packet::Ipv4Addr> dns_virtual{packet::Ipv4Addr{{10, 139, 1, 1}},
                                             packet::Ipv4Addr{{10, 139, 1, 2}}};
   std::vector<packet::Ipv4Addr> resolvers;  // the real upstream DNS servers
-  bool reject = true;     // answer drops with ICMP admin-prohibited / TCP RST
-  bool inter_vm = false;  // let clients open connections to each other
-  // Uplink: our address and MAC on it, and its gateway (next hop for everything).
+  // Uplink: our address on it, and its gateway (next hop for everything).
   std::optional<packet::Ipv4Addr> uplink_addr, uplink_gateway;
   std::optional<packet::Ipv6Addr> uplink_addr6, uplink_gateway6;  // IPv6 (NAT66), optional
-  packet::MacAddr uplink_mac;
+  friend bool operator==(const NetworkConfig&, const NetworkConfig&) = default;
+};
+
+struct PipelineConfig : NetworkConfig {
+  bool reject = true;     // answer drops with ICMP admin-prohibited / TCP RST
+  bool inter_vm = false;  // let clients open connections to each other
+  packet::MacAddr uplink_mac;  // our MAC on the uplink
   nat::Limits limits;
   nat::Timeouts timeouts;
   std::vector<Rule> default_rules;  // for VMs with no rules of their own (empty: policy drop)
@@ -94,8 +101,24 @@ class Pipeline {
   // Replaces a VM's rules at once. Flows of the VM that the new rules forbid are cut; the
   // others continue. Returns how many were cut.
   std::size_t set_rules(const std::string& vm, std::vector<Rule> rules);
+  // Rules that came from QubesDB keyed by a client address: they take precedence over rules
+  // under the VM's name, and a client's IPv6 traffic uses those of its IPv6 address.
+  std::size_t set_qubesdb_rules(const std::string& addr, std::vector<Rule> rules);
+  // Rules that could not be read (from QubesDB): everything from the VM is dropped, counted
+  // as rules_invalid, and explain() gives `why`.
+  std::size_t set_rules_invalid(const std::string& vm, std::string why);
   // Forgets a VM's rules (it falls back to the default rules); cuts what those forbid.
   std::size_t remove_rules(const std::string& vm);
+  // Where a VM's rules came from: "local", "qubesdb", or "" (none: the default rules).
+  [[nodiscard]] const char* rules_source(const std::string& vm) const;
+  [[nodiscard]] const std::string* rules_invalid(const std::string& vm) const;
+  // The network changed (QubesDB): a new uplink address ends the flows NATed to the old one, a
+  // new uplink gateway is looked up again, new virtual DNS addresses recompile every rule set.
+  void set_network(const NetworkConfig& n);
+  [[nodiscard]] const NetworkConfig& network() const { return cfg_; }
+  // Every client address dom0 knows (QubesDB /connected-ips*), running or not: refused as a
+  // source from the uplink.
+  void set_known_clients(const std::vector<nat::Addr>& addrs);
   [[nodiscard]] const std::vector<Rule>* rules(const std::string& vm) const;
   [[nodiscard]] std::vector<std::string> vms_with_rules() const;
   std::size_t flush_flows(const std::string& vm);  // `xfwctl conntrack flush VM`
@@ -119,6 +142,8 @@ class Pipeline {
   struct Vm {
     std::vector<Rule> rules;
     RuleSet compiled;
+    bool from_qubesdb = false;
+    std::optional<std::string> invalid;  // the rules could not be read: drop everything
   };
 
   std::optional<DropReason> forward_new(const Client& c, packet::Parsed& p, int64_t now, uint16_t gso_size);
@@ -135,7 +160,7 @@ class Pipeline {
   void send_queries(int64_t now);
   [[nodiscard]] static FlowQuery query_of(const nat::Key& k, uint8_t icmp_type);
   [[nodiscard]] const Client* client_by_addr(const nat::Addr& a) const;
-  [[nodiscard]] const std::string& vm_of(const Client& c) const;
+  [[nodiscard]] const std::string& vm_of(const Client& c, bool v6 = false) const;
   [[nodiscard]] const RuleSet& ruleset(const std::string& vm) const;
   void recompile(Vm& v);
   std::size_t cut_forbidden(const std::string& vm);
@@ -148,6 +173,7 @@ class Pipeline {
   nat::Fragments frags_out_, frags_in_;  // later IPv4 fragments' flows, each direction
   std::vector<std::optional<Client>> clients_;  // by VifId::slot
   std::map<std::array<uint8_t, 16>, uint32_t> by_addr_;  // client address -> slot
+  std::set<std::array<uint8_t, 16>> known_clients_;     // QubesDB's, running or not
   std::map<std::string, Vm> vms_;
   RuleSet default_rules_;
   std::map<std::string, Resolved> resolved_;

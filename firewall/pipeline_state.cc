@@ -54,7 +54,18 @@ std::string Pipeline::vm_of(netback::VifId vif) const {
 }
 
 // Rules are found under the VM's name or, as QubesDB keys them, under one of its addresses.
-const std::string& Pipeline::vm_of(const Client& c) const {
+// QubesDB's come first, those of the packet's family first (dom0 writes a VM's IPv4 and IPv6
+// rules under its two addresses).
+const std::string& Pipeline::vm_of(const Client& c, bool v6) const {
+  const std::string* qubesdb = nullptr;
+  for (const auto& k : c.keys) {
+    const auto it = vms_.find(k);
+    if (it == vms_.end() || !it->second.from_qubesdb) continue;
+    const bool k_v6 = k.find(':') != std::string::npos;
+    if (k_v6 == v6) return k;
+    if (!qubesdb) qubesdb = &k;
+  }
+  if (qubesdb) return *qubesdb;
   for (const auto& k : c.keys)
     if (vms_.count(k)) return k;
   return c.keys.front();
@@ -90,15 +101,75 @@ const std::vector<Rule>* Pipeline::rules(const std::string& vm) const {
 }
 
 void Pipeline::recompile(Vm& v) {
-  v.compiled = RuleSet::build(v.rules, cfg_.dns_virtual, resolved_);
+  v.compiled = v.invalid ? RuleSet::refused(*v.invalid) : RuleSet::build(v.rules, cfg_.dns_virtual, resolved_);
 }
 
 std::size_t Pipeline::set_rules(const std::string& vm, std::vector<Rule> rules) {
   Vm& v = vms_[vm];
   v.rules = std::move(rules);
+  v.from_qubesdb = false;
+  v.invalid.reset();
   recompile(v);
   resolver_.set_hosts(hosts());
   return cut_forbidden(vm);
+}
+
+std::size_t Pipeline::set_qubesdb_rules(const std::string& addr, std::vector<Rule> rules) {
+  Vm& v = vms_[addr];
+  v.rules = std::move(rules);
+  v.from_qubesdb = true;
+  v.invalid.reset();
+  recompile(v);
+  resolver_.set_hosts(hosts());
+  return cut_forbidden(addr);
+}
+
+std::size_t Pipeline::set_rules_invalid(const std::string& vm, std::string why) {
+  Vm& v = vms_[vm];
+  v.rules.clear();
+  v.from_qubesdb = true;
+  v.invalid = std::move(why);
+  recompile(v);
+  resolver_.set_hosts(hosts());
+  return cut_forbidden(vm);
+}
+
+const char* Pipeline::rules_source(const std::string& vm) const {
+  const auto it = vms_.find(vm);
+  if (it == vms_.end()) return "";
+  return it->second.from_qubesdb ? "qubesdb" : "local";
+}
+
+const std::string* Pipeline::rules_invalid(const std::string& vm) const {
+  const auto it = vms_.find(vm);
+  return it == vms_.end() || !it->second.invalid ? nullptr : &*it->second.invalid;
+}
+
+void Pipeline::set_network(const NetworkConfig& n) {
+  const NetworkConfig old = cfg_;
+  static_cast<NetworkConfig&>(cfg_) = n;
+  if (n.uplink_addr && n.uplink_addr != old.uplink_addr) ct_.set_uplink(false, nat::addr_of(*n.uplink_addr));
+  if (n.uplink_addr6 && n.uplink_addr6 != old.uplink_addr6) ct_.set_uplink(true, nat::addr_of(*n.uplink_addr6));
+  if (n.uplink_gateway != old.uplink_gateway || n.uplink_addr != old.uplink_addr) {
+    gateway_mac_.reset();
+    next_arp_ = 0;
+  }
+  if (n.uplink_gateway6 != old.uplink_gateway6 || n.uplink_addr6 != old.uplink_addr6) {
+    gateway6_mac_.reset();
+    next_ns_ = 0;
+  }
+  if (n.dns_virtual != old.dns_virtual) {
+    default_rules_ = RuleSet::build(cfg_.default_rules, cfg_.dns_virtual, {});
+    for (auto& [vm, v] : vms_) {
+      recompile(v);
+      cut_forbidden(vm);
+    }
+  }
+}
+
+void Pipeline::set_known_clients(const std::vector<nat::Addr>& addrs) {
+  known_clients_.clear();
+  for (const auto& a : addrs) known_clients_.insert(a.b);
 }
 
 std::size_t Pipeline::remove_rules(const std::string& vm) {
@@ -110,7 +181,7 @@ std::size_t Pipeline::remove_rules(const std::string& vm) {
 std::size_t Pipeline::flush_flows(const std::string& vm) {
   std::size_t n = 0;
   for (const auto& c : clients_)
-    if (c && vm_of(*c) == vm) n += ct_.flush_vif(c->id.slot);
+    if (c && (vm_of(*c, false) == vm || vm_of(*c, true) == vm)) n += ct_.flush_vif(c->id.slot);
   return n;
 }
 
@@ -124,7 +195,7 @@ std::size_t Pipeline::cut_forbidden(const std::string& vm) {
   const RuleSet& rs = ruleset(vm);
   std::vector<uint32_t> cut;
   ct_.for_each([&](uint32_t id, const nat::Flow& fl) {
-    if (fl.vif_slot >= clients_.size() || !clients_[fl.vif_slot] || vm_of(*clients_[fl.vif_slot]) != vm) return;
+    if (fl.vif_slot >= clients_.size() || !clients_[fl.vif_slot] || vm_of(*clients_[fl.vif_slot], fl.orig.v6) != vm) return;
     if (rs.classify(query_of(fl.orig, fl.orig.proto == icmp || fl.orig.proto == icmpv6 ? 8 : 0)).action == Action::drop)
       cut.push_back(id);
   });
@@ -175,6 +246,8 @@ Explanation Pipeline::explain(const std::string& vm, const FlowQuery& q) const {
   if (client_by_addr(q.v6 ? nat::addr_of(q.dst6) : nat::addr_of(q.dst4)) && !cfg_.inter_vm)
     return {refused, std::nullopt, "destination is another client VM and inter-VM traffic is off"};
   const Decision d = ruleset(vm).classify(q);
+  if (d.why == Why::invalid)
+    return {refused, std::nullopt, "the rules of " + vm + " from QubesDB are refused (" + d.host + "): all its traffic is dropped (fail closed)"};
   if (d.why == Why::unresolved_host)
     return {refused, std::nullopt, "dsthost " + d.host + " is not resolved yet: all traffic of " + vm + " is dropped (fail closed)"};
   const auto it = vms_.find(vm);

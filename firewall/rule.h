@@ -58,6 +58,7 @@ struct RuleError {
   std::size_t offset = 0;  // of the bad word in the rule text
   std::size_t length = 0;
   std::string message;     // "dstports: low port 443 is above high port 80"
+  friend bool operator==(const RuleError&, const RuleError&) = default;
 };
 
 [[nodiscard]] std::variant<Rule, RuleError> parse_rule(std::string_view text);

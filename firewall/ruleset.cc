@@ -33,6 +33,7 @@ const char* name(Why w) {
     case Why::rule: return "rule";
     case Why::policy: return "policy";
     case Why::unresolved_host: return "unresolved_host";
+    case Why::invalid: return "invalid";
   }
   return "?";
 }
@@ -41,6 +42,12 @@ std::size_t RuleSet::PrefixHash::operator()(const PrefixKey& k) const {
   uint64_t h = 0xcbf29ce484222325ull ^ k.len;  // FNV-1a over the key
   for (uint8_t b : k.addr) h = (h ^ b) * 0x100000001b3ull;
   return std::size_t(h);
+}
+
+RuleSet RuleSet::refused(std::string why) {
+  RuleSet rs;
+  rs.invalid_ = why.empty() ? "invalid rules" : std::move(why);
+  return rs;
 }
 
 RuleSet RuleSet::build(const std::vector<Rule>& rules,
@@ -134,6 +141,7 @@ void RuleSet::lookup(const Family& fam, const std::array<uint8_t, N>& addr, cons
 }
 
 Decision RuleSet::classify(const FlowQuery& q) const {
+  if (!invalid_.empty()) return Decision{Action::drop, std::nullopt, Why::invalid, invalid_};
   if (!unresolved_.empty()) return Decision{Action::drop, std::nullopt, Why::unresolved_host, unresolved_};
   uint32_t best = UINT32_MAX;
   first_match(any_dst_, q, best);

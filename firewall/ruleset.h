@@ -44,13 +44,14 @@ enum class Why : uint8_t {
   rule,             // rule `rule` decided
   policy,           // no rule matched: the policy (drop)
   unresolved_host,  // a dsthost of this VM's rules is not resolved: fail closed
+  invalid,          // the VM's rules could not be read (QubesDB): fail closed
 };
 
 struct Decision {
   Action action = Action::drop;
   std::optional<uint32_t> rule;  // index in the VM's list (0-based, as QubesDB's NNNN keys)
   Why why = Why::policy;
-  std::string host;              // the unresolved name when why == unresolved_host
+  std::string host;              // the unresolved name (unresolved_host), or why (invalid)
 };
 
 struct Resolved {  // a host name's addresses, as the resolver last returned them
@@ -64,6 +65,9 @@ class RuleSet {
   static RuleSet build(const std::vector<Rule>& rules,
                        const std::vector<packet::Ipv4Addr>& dns_addrs,
                        const std::map<std::string, Resolved>& resolved);
+
+  // Rules that could not be read: every flow is dropped, with `why`.
+  static RuleSet refused(std::string why);
 
   [[nodiscard]] Decision classify(const FlowQuery& q) const;
   [[nodiscard]] std::size_t size() const { return actions_.size(); }
@@ -98,6 +102,7 @@ class RuleSet {
   std::vector<Entry> any_dst_;
   Family v4_, v6_;
   std::string unresolved_;
+  std::string invalid_;
 };
 
 [[nodiscard]] const char* name(Why w);

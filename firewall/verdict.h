@@ -30,6 +30,7 @@ namespace xfw::firewall {
   X(rule_drop, "a rule of the VM says drop")                                           \
   X(rule_policy, "no rule of the VM matched: policy drop")                             \
   X(rule_unresolved_host, "a dsthost of the VM's rules is unresolved: failing closed")  \
+  X(rules_invalid, "the VM's rules from QubesDB could not be read: failing closed")    \
   X(unsupported_protocol, "IP protocol other than TCP, UDP, ICMP (NAT cannot map it)")   \
   X(inter_vm, "new connection to another client VM (inter-VM traffic is off)")         \
   X(tcp_not_syn, "TCP segment of no known connection that is not a SYN")               \

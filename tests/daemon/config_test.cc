@@ -108,7 +108,7 @@ untrusted = []
 
 TEST(Config, FirewallErrorsNameTheKey) {
   EXPECT_EQ(error_of("[uplink]\naddress = \"192.168.1\"\n"), "uplink.address: must be an IPv4 address in quotes");
-  EXPECT_EQ(error_of("[uplink]\ninterface = \"eth0\"\n"), "uplink: interface needs address and gateway too");
+  EXPECT_EQ(error_of("[uplink]\ninterface = \"eth0\"\n"), "uplink: interface needs address and gateway too (or qubesdb.enabled: QubesDB's /qubes-ip and /qubes-gateway)");
   EXPECT_EQ(error_of("[uplink]\ninterface = \"a/b\"\n"), "uplink.interface: must be an interface name (1 to 15 characters)");
   EXPECT_EQ(error_of("[firewall]\nresolvers = [\"1.2.3.4\", 5]\n"), "firewall.resolvers[1]: must be an IPv4 address in quotes");
   EXPECT_EQ(error_of("[firewall]\nreject = \"yes\"\n"), "firewall.reject: must be true or false");

@@ -124,7 +124,7 @@ TEST_F(Xfwctl, RulesListAddDelExplain) {
             "accept: rule 0: action=accept proto=tcp dstports=443-443\n");
   EXPECT_EQ(ctl("rules explain 10.137.0.10 tcp 192.0.2.1:80").out, "reject: no rule matched: policy drop\n");
   EXPECT_EQ(ctl_json("rules explain 10.137.0.10 tcp 192.0.2.1:80"),
-            json::parse(R"({"verdict": "reject", "rule": null, "reason": "no rule matched: policy drop"})"));
+            json::parse(R"({"verdict": "reject", "rule": null, "reason": "no rule matched: policy drop", "source": "local"})"));
   EXPECT_EQ(ctl_json("rules explain 10.137.0.10 udp 10.139.1.1:53")["rule"], 1);
   // A rule without a destination matches IPv6 too.
   EXPECT_EQ(ctl("rules explain 10.137.0.10 tcp [2001:db8::1]:443").out, "accept: rule 0: action=accept proto=tcp dstports=443-443\n");
