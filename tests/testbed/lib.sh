@@ -1,6 +1,7 @@
 # tests/testbed/lib.sh — the testbed without Xen: xfwd with simulated guests on TAP devices.
 #
-#   source tests/testbed/lib.sh; tb_up /path/to/xfwd; ...; tb_down
+#   source tests/testbed/lib.sh; tb_up /path/to/xfwd [XFWD ARGS]; ...; tb_down
+# TB_TOML_EXTRA: more sections for xfwd.toml (e.g. [qubesdb]); TB_LOG_LEVEL: xfwd's (warn).
 # Namespaces (all made here, all removed by tb_down; traffic never leaves them):
 #   $TB-fw        xfwd (--xen=sim), its uplink "up0" (no IPv4 address: xfwd owns it), and
 #                 "xfw0" 10.137.255.254, the firewall VM's own traffic through xfwd
@@ -60,8 +61,9 @@ self = ["action=accept proto=tcp", "action=accept specialtarget=dns"]
 "10.137.0.6" = ["action=accept proto=tcp dstports=443-443", "action=accept specialtarget=dns",
                 "action=accept proto=tcp dsthost=web.example.test dstports=8080-8080",
                 "action=accept proto=tcp dst6=fd00:100::/64 dstports=8081-8081"]
+${TB_TOML_EXTRA:-}
 TOML
-  ip netns exec "$TB-fw" "$xfwd" --xen=sim --config "$TB_DIR/xfwd.toml" --log-level warn \
+  ip netns exec "$TB-fw" "$xfwd" --xen=sim --config "$TB_DIR/xfwd.toml" --log-level "${TB_LOG_LEVEL:-warn}" \
     --control-socket "$TB_DIR/control.sock" --state-dir "$TB_DIR/state" \
     --sim-tap work=10.137.0.5 --sim-tap untrusted=10.137.0.6,fd09:24ef:4179::a89:6 "$@" > "$TB_DIR/xfwd.out" 2>&1 &
   TB_XFWD_PID=$!
