@@ -1,10 +1,10 @@
 #include "ctl/files.h"
 
 #include <cstdint>
-#include <cstdio>
 #include <fstream>
 
 #include "firewall/rule.h"
+#include "qubesdb/firewall_dir.h"
 
 namespace xfw::ctl {
 namespace {
@@ -63,11 +63,11 @@ std::map<std::string, std::vector<std::string>> read_apply_file(const std::strin
 }
 
 std::map<std::string, std::vector<std::string>> read_qubesdb_dump(const std::string& path) {
-  struct Vm {
-    std::map<int, std::pair<int, std::string>> rules;  // NNNN -> (line, rule)
-    std::string policy = "drop";
+  struct Dir {
+    std::map<std::string, std::string> leaves;  // as qubesdb/firewall_dir.h reads them
+    std::map<std::string, int> lines;
   };
-  std::map<std::string, Vm> vms;
+  std::map<std::string, Dir> dirs;
   std::ifstream f(path);
   if (!f) throw FileError{"cannot read " + path};
   std::string line;
@@ -78,37 +78,26 @@ std::map<std::string, std::vector<std::string>> read_qubesdb_dump(const std::str
     if (eq == std::string::npos) throw at("expected PATH = VALUE");
     std::string key = line.substr(0, eq);
     const std::string value = trim(line.substr(eq + 3));
-    if (key.rfind("/qubes-firewall/", 0) == 0) key = key.substr(16);
+    if (key.rfind(qubesdb::kFirewallRoot, 0) == 0) key = key.substr(qubesdb::kFirewallRoot.size());
     const auto slash = key.find('/');
     const std::string ip = key.substr(0, slash);
-    if (ip.empty() || ip.find_first_not_of("0123456789abcdef.:") != std::string::npos) throw at("not an address: " + ip);
-    Vm& vm = vms[ip];
+    if (!qubesdb::valid_client_address(ip)) throw at("not an address: " + ip);
+    Dir& dir = dirs[ip];
     if (slash == std::string::npos) continue;  // "/qubes-firewall/<ip> =": the update marker
     const std::string leaf = key.substr(slash + 1);
-    if (leaf == "policy") {
-      if (value != "drop" && value != "accept") throw at("policy must be drop or accept, got \"" + value + "\"");
-      vm.policy = value;
-    } else if (leaf.size() == 4 && leaf.find_first_not_of("0123456789") == std::string::npos) {
-      check_rule(path, n, value);
-      vm.rules[std::stoi(leaf)] = {n, value};
-    } else {
-      throw at("unexpected key " + key);
-    }
+    if (leaf.size() == 4 && leaf.find_first_not_of("0123456789") == std::string::npos)
+      check_rule(path, n, value);  // a bad rule: its line and a caret under the word
+    dir.leaves[leaf] = value;
+    dir.lines[leaf] = n;
   }
   std::map<std::string, std::vector<std::string>> out;
-  for (auto& [ip, vm] : vms) {
-    auto& list = out[ip];
-    int expect = 0;
-    for (const auto& [num, rule] : vm.rules) {
-      if (num != expect) {
-        char want[16];
-        std::snprintf(want, sizeof want, "%04d", expect);
-        throw FileError{path + ": " + ip + ": rule " + want + " is missing"};
-      }
-      ++expect;
-      list.push_back(rule.second);
+  for (const auto& [ip, dir] : dirs) {
+    const qubesdb::FirewallDir d = qubesdb::parse_firewall_dir(dir.leaves);
+    if (!d.error.empty()) {
+      const auto l = dir.lines.find(d.error_key);
+      throw FileError{path + (l == dir.lines.end() ? "" : ":" + std::to_string(l->second)) + ": " + ip + ": " + d.error};
     }
-    if (vm.policy == "accept") list.push_back("action=accept");
+    for (const auto& r : d.rules) out[ip].push_back(firewall::to_string(r));
   }
   return out;
 }

@@ -28,8 +28,8 @@ std::map<std::string, std::vector<std::string>> read_apply_file(const std::strin
 //   /qubes-firewall/10.137.0.5 =
 //   /qubes-firewall/10.137.0.5/policy = drop
 //   /qubes-firewall/10.137.0.5/0000 = action=accept proto=tcp dstports=443-443
-// -> per address, the rules in NNNN order (numbers must run 0000, 0001, ... without a gap);
-// policy "accept" appends action=accept (the Qubes default is drop, which is ours).
+// -> per address, the rules as xfwd reads them from QubesDB itself (qubesdb/firewall_dir.h):
+// NNNN order (gaps allowed), a policy required; "accept" appends action=accept.
 std::map<std::string, std::vector<std::string>> read_qubesdb_dump(const std::string& path);
 
 // "192.0.2.1", "192.0.2.1:443", "2001:db8::1", "[2001:db8::1]:443" -> address, port.

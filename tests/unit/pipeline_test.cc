@@ -229,6 +229,85 @@ TEST_F(PipelineTest, ReplacingRulesCutsOnlyForbiddenFlows) {
   EXPECT_EQ(out.uplink.size(), 1u);
 }
 
+// Rules from QubesDB (daemon/qubesdb_link.h): keyed by address, they win over rules under the
+// VM's name; a client's IPv6 traffic takes those under its IPv6 address.
+TEST_F(PipelineTest, QubesDbRulesTakePrecedenceAndFollowTheFamily) {
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 80, 0x02)), std::nullopt);  // "work": accept all
+  EXPECT_STREQ(pl.rules_source("work"), "local");
+  EXPECT_EQ(pl.set_qubesdb_rules("10.137.0.5", rules({"action=accept proto=tcp dstports=443-443"})), 1u);  // cut
+  EXPECT_STREQ(pl.rules_source("10.137.0.5"), "qubesdb");
+  EXPECT_EQ(pl.vm_of(kWork), "10.137.0.5");
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40001, 80, 0x02)), DropReason::rule_policy);
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40002, 443, 0x02)), std::nullopt);
+  // untrusted: IPv4 rules under its v4 address, IPv6 ones under its v6 address.
+  pl.set_qubesdb_rules("10.137.0.6", rules({"action=accept proto=udp"}));
+  pl.set_qubesdb_rules("fd09:24ef:4179::a89:6", rules({"action=drop"}));
+  FlowQuery q4{false, 17, *Ipv4Addr::parse("192.0.2.1"), {}, 53, 0};
+  EXPECT_STREQ(pl.explain("10.137.0.6", q4).verdict, "accept");
+  Bytes udp6 = hex({0x9c, 0x40, 0x01, 0xbb, 0, 8, 0, 0});
+  const auto src6 = *packet::Ipv6Addr::parse("fd09:24ef:4179::a89:6");
+  packet::wr16(udp6.data() + 6, packet::checksum(udp6, packet::pseudo_v6(src6, *packet::Ipv6Addr::parse("2001:db8::1"), 17, 8)));
+  EXPECT_EQ(client(kUntrusted, ipv6(17, udp6, src6)), DropReason::rule_drop);  // the v6 address's rules
+  EXPECT_EQ(client(kUntrusted, udp(Ip4{"10.137.0.6", "192.0.2.1"}, 5000, 53)), std::nullopt);  // the v4 one's
+  // Removed from QubesDB: the name's rules apply again.
+  pl.remove_rules("10.137.0.5");
+  EXPECT_EQ(pl.vm_of(kWork), "work");
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40003, 80, 0x02)), std::nullopt);
+}
+
+TEST_F(PipelineTest, RefusedQubesDbRulesDropEverythingAndSayWhy) {
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 80, 0x02)), std::nullopt);
+  EXPECT_EQ(pl.set_rules_invalid("10.137.0.5", "rule 0003: dstports: bad"), 1u);  // the flow is cut
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40001, 80, 0x02)), DropReason::rules_invalid);
+  EXPECT_EQ(client(kWork, udp(Ip4{"10.137.0.5", "10.139.1.1"}, 5000, 53)), DropReason::rules_invalid);  // DNS too
+  ASSERT_NE(pl.rules_invalid("10.137.0.5"), nullptr);
+  const auto x = pl.explain("10.137.0.5", FlowQuery{false, 6, *Ipv4Addr::parse("192.0.2.1"), {}, 80, 0});
+  EXPECT_STREQ(x.verdict, "reject");
+  EXPECT_EQ(x.reason, "the rules of 10.137.0.5 from QubesDB are refused (rule 0003: dstports: bad): all its "
+                      "traffic is dropped (fail closed)");
+  pl.set_qubesdb_rules("10.137.0.5", rules({"action=accept"}));
+  EXPECT_EQ(pl.rules_invalid("10.137.0.5"), nullptr);
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40002, 80, 0x02)), std::nullopt);
+}
+
+// /connected-ips: a client address dom0 knows is refused as an uplink source even when no such
+// VM runs here.
+TEST_F(PipelineTest, KnownClientAddressesAreRefusedFromTheUplink) {
+  const Bytes from_99 = udp(Ip4{"10.137.0.99", "192.168.100.2", 64, kRouterMac, kUplinkMac}, 1, 2);
+  EXPECT_EQ(uplink(from_99), DropReason::uplink_no_flow);
+  pl.set_known_clients({nat::addr_of(*Ipv4Addr::parse("10.137.0.99"))});
+  EXPECT_EQ(uplink(from_99), DropReason::uplink_from_client_address);
+  pl.set_known_clients({});
+  EXPECT_EQ(uplink(from_99), DropReason::uplink_no_flow);
+}
+
+// The network from QubesDB at run time: DNS follows the resolvers and the virtual addresses;
+// a new uplink address ends the flows NATed to the old one and the gateway is looked up again.
+TEST_F(PipelineTest, NetworkChangesAtRunTime) {
+  NetworkConfig n = pl.network();
+  n.resolvers = {*Ipv4Addr::parse("192.168.100.54")};
+  pl.set_network(n);
+  ASSERT_EQ(client(kWork, udp(Ip4{"10.137.0.5", "10.139.1.1"}, 5353, 53)), std::nullopt);
+  EXPECT_FRAME(out.uplink.back(), udp(Ip4{"192.168.100.2", "192.168.100.54", 63, kUplinkMac, kRouterMac}, 5353, 53));
+  n.dns_virtual = {*Ipv4Addr::parse("10.139.1.7")};
+  pl.set_network(n);
+  EXPECT_NE(pl.explain("untrusted", FlowQuery{false, 17, *Ipv4Addr::parse("10.139.1.7"), {}, 53, 0}).reason.find(
+                "DNS redirect to 192.168.100.54"),
+            std::string::npos);
+  EXPECT_STREQ(pl.explain("untrusted", FlowQuery{false, 17, *Ipv4Addr::parse("10.139.1.1"), {}, 53, 0}).verdict, "reject");
+  ASSERT_EQ(client(kWork, tcp(kFromWork, 40000, 80, 0x02)), std::nullopt);
+  const std::size_t flows = pl.conntrack().size();
+  n.uplink_addr = Ipv4Addr::parse("192.168.100.20");
+  pl.set_network(n);
+  EXPECT_LT(pl.conntrack().size(), flows);
+  EXPECT_EQ(pl.conntrack().size(), 0u);
+  out.clear();
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40001, 80, 0x02)), DropReason::uplink_gateway_unknown);
+  pl.tick(2000);  // who-has 192.168.100.1, from the new address
+  ASSERT_EQ(out.uplink.size(), 1u);
+  EXPECT_FRAME(out.uplink[0], arp(1, kUplinkMac, "192.168.100.20", MacAddr{}, "192.168.100.1", MacAddr{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}));
+}
+
 TEST_F(PipelineTest, TtlExceededIsAnsweredFromTheGateway) {
   Ip4 h = kFromWork;
   h.ttl = 1;
