@@ -123,7 +123,7 @@ void QubesDbLink::apply(qubesdb::Changes c) {
       const std::size_t n = dir->rules.size();
       const std::size_t cut = pl.set_qubesdb_rules(addr, dir->rules);
       spdlog::info("QubesDB: rules of {}: {} ({} connections cut)", addr,
-                   n == 0 ? std::string("none, policy drop") : std::to_string(n) + " rules", cut);
+                   n == 0 ? std::string("none, policy drop") : std::to_string(n) + (n == 1 ? " rule" : " rules"), cut);
     }
     applied_[addr] = std::move(*dir);
   }

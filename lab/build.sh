@@ -7,6 +7,8 @@
 #   sysnet   busybox + the kernel's xen-netback, its vif script, the servers (sys-net)
 #   sysfw    Debian 12 with systemd as PID 1 and xfw installed from its .deb with apt (sys-firewall)
 #   dom0     busybox + the Xen toolstack + the other images + the scenarios
+# dom0 and sys-firewall also get Qubes' own QubesDB daemon and client, the lab's test peer,
+# built from the unmodified sources in ../shared/third-party (tests/qubesdb/peer.sh).
 # Produces OUT/xen.mb (the hypervisor for QEMU's multiboot), OUT/vmlinuz (Debian's kernel, PV
 # dom0 and domU) and OUT/dom0.gz, which holds the rest.
 set -euo pipefail
@@ -59,6 +61,21 @@ busybox_root() {
   put "$root" /bin/dash  # the scripts' shell: busybox's ash corrupted its heap now and then under TCG
   echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
   echo "root:x:0:" > "$root/etc/group"
+}
+# put_qubesdb ROOT — Qubes' qubesdb-daemon and qubesdb-cmd (qubesdb-read, -write, ...) with
+# libvchan-xen and their Xen libraries.
+peer=$out/qubesdb-peer
+tests/qubesdb/peer.sh "$peer"
+put_qubesdb() {
+  local root=$1
+  mkdir -p "$root/usr/lib/x86_64-linux-gnu"
+  cp -P "$peer"/lib/*.so* "$root/usr/lib/x86_64-linux-gnu/"
+  for b in qubesdb-daemon qubesdb-cmd; do LD_LIBRARY_PATH=$peer/lib put "$root" "$peer/bin/$b" "/usr/bin/$b"; done
+  # ldd named the peer's own libraries by their build path: copied above, not wanted there.
+  rm -rf "${root:?}$peer"
+  local d; d=$(dirname "$root$peer")
+  while [ "$d" != "$root" ] && rmdir "$d" 2>/dev/null; do d=$(dirname "$d"); done
+  for c in read write rm list multiread watch; do ln -sf qubesdb-cmd "$root/usr/bin/qubesdb-$c"; done
 }
 put_modules() { local root=$1; shift; for m in "$@"; do cp "$(mod "$m")" "$root/lib/modules/"; done; }
 # pack DIR OUT COMPRESSOR... — DIR as a newc cpio archive through COMPRESSOR into OUT.
@@ -122,6 +139,7 @@ build_sysfw() {  # -> $out/sysfw.zst
   rm -rf "$f" && mkdir -p "$f" && tar -C "$f" -xf "$cache/sysfw-$key.tar"
   cp -a lab/sysfw/. "$f/"
   install -m 755 lab/agent "$f/usr/local/sbin/xfw-lab-agent"
+  put_qubesdb "$f"
   cp lab/kernel/qubes.nft "$f/etc/xfw/qubes.nft"
   install -m 755 lab/kernel/vif-route-qubes "$f/etc/xfw/vif-route-qubes"
   install -m 755 lab/vif-watch "$f/usr/local/sbin/vif-watch"
@@ -135,7 +153,7 @@ build_sysfw() {  # -> $out/sysfw.zst
   cp "$cache/k/lib/modules/$kver/modules."{builtin,builtin.modinfo,order} "$f/lib/modules/$kver/"
   depmod -b "$f" "$kver"
   ln -sf /lib/systemd/systemd "$f/init"
-  chroot "$f" systemctl enable xfw-lab-agent.service >/dev/null 2>&1
+  chroot "$f" systemctl enable xfw-lab-agent.service qubes-db.service >/dev/null 2>&1
   # Nothing logs in on the console, and nothing here needs what a disk-backed machine does.
   chroot "$f" systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_reap.service \
     systemd-timesyncd.service serial-getty@hvc0.service getty@tty1.service console-getty.service \
@@ -154,6 +172,7 @@ build_dom0() {  # -> $out/dom0.gz
     /usr/bin/xenstore-read /usr/bin/xenstore-write /usr/bin/xenstore-ls /usr/bin/xenstore-list \
     /usr/bin/xenstore-rm /usr/bin/xenstore-chmod
   cp -L /lib/x86_64-linux-gnu/libgcc_s.so.1 "$d/lib/x86_64-linux-gnu/"  # glibc dlopens it (xl aborts without)
+  put_qubesdb "$d"
   mkdir -p "$d/var/lib/xen" "$d/etc/xen"
   touch "$d/etc/xen/xl.conf"
   put_modules "$d" xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs

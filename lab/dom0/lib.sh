@@ -5,6 +5,8 @@
 #   fw CMD, net CMD             in_vm sys-firewall / sys-net
 #   create NAME IP SCRIPT       an AppVM behind sys-firewall whose /guest.sh is SCRIPT
 #   wait_guest NAME             until its script is done (or 120 s), then show what it printed
+#   qdb CMD ARGS                qubesdb-CMD -d sys-firewall (read, write, rm, multiread, ...)
+#   set_firewall IP POLICY RULE...   a client's rules in sys-firewall's QubesDB, as qubesd writes them
 #   say TEXT                    one line of the lab's own log
 say() { echo "XFW-LAB $*"; }
 guest=/guest
@@ -27,8 +29,8 @@ $dd
 CFG
 }
 
-xl_create() {  # NAME CFGFILE — xl create within 120 s, or what it and the domain said
-  timeout 120 xl create "$2" > "/tmp/create-$1.log" 2>&1 && return 0
+xl_create() {  # NAME CFGFILE [-p] — xl create within 120 s, or what it and the domain said
+  timeout 120 xl create ${3:-} "$2" > "/tmp/create-$1.log" 2>&1 && return 0
   say "xl create $1 FAILED: $(tail -5 "/tmp/create-$1.log" | tr '\n' ' ')"
   domain_died "$1"
   say "sys-net's vif-watch:"; net 'tail -20 /var/log/vif-watch.log' | sed 's/^/  /'
@@ -89,14 +91,56 @@ start_sysnet() {
 # Its memory= (MB): xfw.sysfw_memory= on the kernel command line (XFW_LAB_ARGS), default 512.
 SYSFW_MEMORY=$(sed -n 's/.*xfw\.sysfw_memory=\([0-9]*\).*/\1/p' /proc/cmdline)
 SYSFW_MEMORY=${SYSFW_MEMORY:-512}
+# As qubesd starts a VM: created paused, its QubesDB filled, then unpaused.
 start_sysfw() {
   start=$(date +%s)
   DRIVER_DOMAIN=1 VCPUS=2 vm_cfg sys-firewall "$SYSFW_MEMORY" $guest/sysfw.zst "" \
     "mac=00:16:3e:5e:6c:01,script=/etc/xen/scripts/vif-bridge,backend=sys-net" > /tmp/sys-firewall.cfg
-  xl_create sys-firewall /tmp/sys-firewall.cfg || return 1
+  xl_create sys-firewall /tmp/sys-firewall.cfg -p || return 1
+  start_qubesdb "$(xl domid sys-firewall)" || return 1
+  xl unpause sys-firewall
   wait_for 180 agent_ready sys-firewall || { say "sys-firewall: no agent after 180 s"; domain_died sys-firewall; return 1; }
   wait_for 60 xfwd_active
   say "sys-firewall up in $(( $(date +%s) - start ))s: xfwd.service $(fw 'systemctl is-active xfwd'): $(fw 'systemctl show -p StatusText --value xfwd')"
+}
+
+# QubesDB as Qubes keeps it for sys-firewall: Qubes' own qubesdb-daemon in dom0, one per VM
+# (socket /var/run/qubes/qubesdb.NAME.sock), synced over vchan with the VM's own daemon
+# (qubes-db.service there), where xfwd reads it. Keys are written as qubesd writes them.
+qdb() { c=$1; shift; qubesdb-$c -d sys-firewall "$@"; }
+# set_firewall IP POLICY RULE... — as qubesd's reload_firewall_for_vm: the old rules removed,
+# the new ones written, then the empty key that says "update complete".
+set_firewall() {
+  ip=$1 policy=$2; shift 2
+  qdb rm "/qubes-firewall/$ip/" 2>/dev/null
+  qdb write "/qubes-firewall/$ip/policy" "$policy"
+  n=0
+  for r in "$@"; do qdb write "/qubes-firewall/$ip/$(printf %04d $n)" "$r"; n=$((n + 1)); done
+  qdb write "/qubes-firewall/$ip" ""
+}
+# The lab's clients (created or not: /connected-ips lists every client of the firewall VM).
+LAB_CLIENTS="10.137.0.5 10.137.0.6 10.137.0.7 10.137.0.8 10.137.0.9 10.137.0.10"
+start_qubesdb() {  # DOMID — dom0's daemon for sys-firewall (a new one for a new domain)
+  pidf=/var/run/qubes/qubesdb.sys-firewall.pid
+  [ -f $pidf ] && kill "$(cat $pidf)" 2>/dev/null && wait_for 5 sh -c "! [ -e /var/run/qubes/qubesdb.sys-firewall.sock ]"
+  mkdir -p /var/run/qubes /var/log/qubes
+  qubesdb-daemon "$1" sys-firewall ||
+    { say "qubesdb-daemon $1 sys-firewall did not start: $(tail -5 /var/log/qubes/qubesdb.sys-firewall.log)"; return 1; }
+  qdb write /qubes-ip 192.168.100.2             # sys-firewall's own uplink (sys-net's side)
+  qdb write /qubes-gateway 192.168.100.1
+  qdb write /qubes-primary-dns 192.168.100.1    # the lab's resolver (in Qubes: sys-net's DNAT)
+  qdb write /qubes-netvm-gateway 10.137.0.1     # what it serves its clients
+  qdb write /qubes-netvm-network 10.137.0.0
+  qdb write /qubes-netvm-netmask 255.255.255.0
+  qdb write /qubes-netvm-primary-dns 10.139.1.1
+  qdb write /qubes-netvm-secondary-dns 10.139.1.2
+  qdb write /connected-ips "$LAB_CLIENTS"
+  set_firewall 10.137.0.5 drop "action=accept"                                           # work
+  set_firewall 10.137.0.6 drop "action=accept proto=tcp dstports=443-443" "action=accept specialtarget=dns"  # untrusted
+  set_firewall 10.137.0.7 drop "action=accept proto=tcp dstports=443-443" "action=accept specialtarget=dns"  # third
+  set_firewall 10.137.0.8 drop "action=accept"                                           # guest, replug
+  set_firewall 10.137.0.9 drop "action=accept"                                           # perf
+  set_firewall 10.137.0.10 drop "action=accept proto=tcp dstports=443-443" "action=accept specialtarget=dns" # qdb
 }
 
 # create NAME IP SCRIPT — an AppVM whose /guest.sh is SCRIPT (appended to its initramfs), its

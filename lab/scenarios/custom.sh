@@ -3,5 +3,5 @@
 LINGER=5
 create guest 10.137.0.8 /guest/scenarios/guest-script.sh
 wait_guest guest
-xfwctl vifs > /tmp/ctl.out 2>&1; cat /tmp/ctl.out
-xfwctl stats > /tmp/ctl.out 2>&1; cat /tmp/ctl.out
+fw 'xfwctl vifs'
+fw 'xfwctl stats'

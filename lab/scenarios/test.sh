@@ -80,13 +80,19 @@ check "all three vifs connected" connected 3
 # A domU cannot read other domains' names: xfwd shows and keys each VM by its vif's address.
 check "xfwctl vifs shows each AppVM by its address" sh -c 'grep -q 10.137.0.5 /tmp/vifs.out && grep -q 10.137.0.6 /tmp/vifs.out && grep -q 10.137.0.7 /tmp/vifs.out'
 
-# The rule change: work may keep only ICMP; its open TCP connection must be cut.
+# The rule change: work may keep only ICMP; its open TCP connection must be cut. (Every AppVM's
+# rules, sys-firewall's addresses and DNS come from dom0 through QubesDB: lab/dom0/lib.sh.)
+check "QubesDB: xfwd read dom0's rules ($(fw 'xfwctl status' | grep qubesdb))" fw 'xfwctl status | grep -q "qubesdb: .*, connected, rules of 6 clients"'
+check "QubesDB: xfwctl rules list shows where they come from" fw 'xfwctl rules list 10.137.0.6 | grep -q "10.137.0.6 (from QubesDB"'
+qdb_refuses_local() { fw 'xfwctl rules add 10.137.0.6 action=accept' > /tmp/add.out 2>&1 && return 1; grep -q "come from QubesDB" /tmp/add.out || { cat /tmp/add.out; false; }; }
+check "QubesDB: xfwctl refuses to change a QubesDB-managed VM, and says where to" qdb_refuses_local
 tracked() { fw 'xfwctl conntrack 10.137.0.5' | grep -q ':9000'; }
 wait_for 90 tracked
 check "work's connection is tracked" tracked
 # Let it live for a while (the guest sends a line a second), then forbid it.
 sleep 8
-fw 'echo "action=accept proto=icmp" > /tmp/icmp-only.rules && xfwctl rules replace 10.137.0.5 --file /tmp/icmp-only.rules' > /tmp/replace.out 2>&1
+# The change is dom0's, through QubesDB, as qvm-firewall makes it.
+set_firewall 10.137.0.5 drop "action=accept proto=icmp" > /tmp/replace.out 2>&1
 changed=$(date +%s)
 wait_for 30 guest_says work "T cut"
 cut_late=$(( $(date +%s) - changed ))
@@ -131,7 +137,7 @@ done
 cut_s=$(sed -n 's/.*T cut after \([0-9]*\)s.*/\1/p' /var/log/xen/console/guest-work.log)
 # The connection must live until the rule change (8 s after it was seen), then end at once.
 cut_in_time() { [ "${cut_s:-0}" -ge 8 ] && [ "$cut_late" -le 10 ]; }
-check "work: rule change cut its open connection (lived ${cut_s:-?}s, ended ${cut_late}s after: $(cat /tmp/replace.out))" cut_in_time
+check "work: the rule change written in dom0 cut its open connection (lived ${cut_s:-?}s, ended ${cut_late}s after$(tr '\n' ' ' < /tmp/replace.out))" cut_in_time
 for t in gateway-ping nat-ping http dns-udp dns-tcp download-2mb isolation; do
   guest_says work "T $t ok" || fail "work: $t" "$(guest_line work "$t" || echo 'not seen')"
 done
@@ -159,6 +165,70 @@ LINGER=0
 create work 10.137.0.5 /tmp/again.sh
 wait_for 30 guest_says work "T again"
 check "re-created work attaches and pings" guest_says work "T again ok"
+# QubesDB, the rest of what dom0 writes: a bad rule, the resolvers, the client addresses, and
+# the VM-side daemon restarted. The AppVM reports one line at every change of "port 443
+# answers" and of "what 10.139.1.1 says web.example.test is".
+cat > /tmp/qdb.sh <<'G'
+#!/bin/dash
+printf 'GET / HTTP/1.0\r\n\r\n' > /tmp/req
+web=; dns=; i=0
+while [ $i -lt 240 ]; do
+  nc -w 2 192.168.100.1 443 < /tmp/req > /tmp/w 2>&1
+  if grep -q hello /tmp/w; then w=open; else w=closed; fi
+  [ "$w" = "$web" ] || echo "T web $w at $(cut -d. -f1 /proc/uptime)s"
+  nslookup web.example.test 10.139.1.1 > /tmp/ns 2>&1
+  grep -o '192\.168\.100\.[0-9]*' /tmp/ns > /tmp/d; d=$(tail -1 /tmp/d)
+  [ "$d" = "$dns" ] || echo "T dns ${d:-none} at $(cut -d. -f1 /proc/uptime)s"
+  web=$w; dns=$d; i=$((i + 1)); sleep 1
+done
+G
+qlog=/var/log/xen/console/guest-qdb.log
+seen() { [ "$(grep -c "T $1" $qlog)" -ge "$2" ]; }  # LINE COUNT
+LINGER=0
+create qdb 10.137.0.10 /tmp/qdb.sh
+wait_for 60 seen "web open" 1
+check "QubesDB: dom0's rules for 10.137.0.10 in force (443 answers)" seen "web open" 1
+qdb write /qubes-firewall/10.137.0.10/0002 "action=accept proto=tcp dstports=443"
+qdb write /qubes-firewall/10.137.0.10 ""
+wait_for 20 seen "web closed" 1
+check "QubesDB: a bad rule written in dom0 blocks that AppVM (fail closed)" seen "web closed" 1
+check "QubesDB: xfwctl says why ($(fw 'xfwctl rules list 10.137.0.10' | grep refused))" \
+  fw 'xfwctl rules list 10.137.0.10 | grep -q "refused, everything is dropped: rule 0002: dstports"'
+check "QubesDB: so does the journal" fw 'journalctl -u xfwd -o cat | grep -q "rules of 10.137.0.10 refused, all its traffic is dropped: rule 0002"'
+set_firewall 10.137.0.10 drop "action=accept proto=tcp dstports=443-443" "action=accept specialtarget=dns"
+wait_for 20 seen "web open" 2
+check "QubesDB: rules fixed in dom0, the AppVM is back" seen "web open" 2
+wait_for 20 seen "dns 192.168.100.1 " 1
+check "QubesDB: DNS through /qubes-primary-dns (192.168.100.1 answers)" seen "dns 192.168.100.1 " 1
+qdb write /qubes-primary-dns 192.168.100.3
+wait_for 20 seen "dns 192.168.100.3 " 1
+check "QubesDB: a changed /qubes-primary-dns moves DNS (192.168.100.3 answers)" seen "dns 192.168.100.3 " 1
+qdb write /qubes-primary-dns 192.168.100.1
+# /connected-ips: an address of a client that is not running is refused as an uplink source.
+from_client() { fw 'xfwctl stats --json' | tr -d ' \n' | sed -n 's/.*"uplink_from_client_address":\([0-9]*\).*/\1/p'; }
+ping_from_99() { net 'ip addr add 10.137.0.99/32 dev br0; ping -c3 -W1 -I 10.137.0.99 192.168.100.2 > /dev/null 2>&1; ip addr del 10.137.0.99/32 dev br0; true'; }
+b0=$(from_client); ping_from_99; b1=$(from_client)
+qdb write /connected-ips "$LAB_CLIENTS 10.137.0.99"
+sleep 2
+ping_from_99; b2=$(from_client)
+refused_99() { [ "${b1:-0}" = "${b0:-0}" ] && [ "${b2:-0}" -ge $(( ${b1:-0} + 3 )) ]; }
+check "QubesDB: 10.137.0.99 in /connected-ips (no such VM runs): refused from the uplink (uplink_from_client_address ${b0:-0} -> ${b1:-0} before, -> ${b2:-0} after)" refused_99
+qdb write /connected-ips "$LAB_CLIENTS"
+# The VM-side daemon restarted: xfwd keeps its rules, reads them again, and dom0's next
+# change still takes effect.
+n_before=$(grep -c "T web" $qlog)
+fw 'systemctl restart qubes-db'
+sleep 8
+check "QubesDB: qubes-db restarted in sys-firewall, the AppVM never lost port 443 ($(grep -c "T web" $qlog) changes, ${n_before} before)" \
+  [ "$(grep -c "T web" $qlog)" = "$n_before" ]
+reconnected() { fw 'xfwctl status --json' | tr -d ' \n' | grep -q '"connected":true,"connects":2'; }
+check "QubesDB: xfwd reconnected to the restarted daemon" reconnected
+set_firewall 10.137.0.10 drop "action=accept specialtarget=dns"
+wait_for 20 seen "web closed" 2
+check "QubesDB: after the restart, dom0's next change takes effect (443 cut off)" seen "web closed" 2
+say "what qdb saw: $(sed -n 's/.*T \(.*\)/\1/p' $qlog | tr '\n' ';')"
+xl destroy qdb
+
 # sys-firewall itself destroyed and re-created while an AppVM runs. Its netfront loses the vif
 # with the backend domain; as qubesd does when a netvm starts, dom0 then detaches the dead vif
 # and attaches a new one whose backend is the new sys-firewall. The AppVM's script plays the

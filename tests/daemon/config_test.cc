@@ -141,5 +141,23 @@ TEST(Config, Files) {
   EXPECT_EQ(std::get<ConfigError>(r).message, "cannot read the file");
 }
 
+TEST(Config, QubesDb) {
+  const auto r = parse_config("[uplink]\ninterface = \"eth0\"\n[qubesdb]\nenabled = true\n");
+  ASSERT_TRUE(std::holds_alternative<Config>(r)) << error_of("[uplink]\ninterface = \"eth0\"\n[qubesdb]\nenabled = true\n");
+  const Config& c = std::get<Config>(r);
+  EXPECT_TRUE(c.qubesdb.enabled);
+  EXPECT_EQ(c.qubesdb.socket, "/var/run/qubes/qubesdb.sock");
+  EXPECT_FALSE(c.pipeline.uplink_addr);  // QubesDB's /qubes-ip will say
+  EXPECT_FALSE(std::get<Config>(parse_config("")).qubesdb.enabled);
+  EXPECT_EQ(std::get<Config>(parse_config("[qubesdb]\nsocket = \"/run/q.sock\"\n")).qubesdb.socket, "/run/q.sock");
+  EXPECT_EQ(error_of("[qubesdb]\nenabled = 1\n"), "qubesdb.enabled: must be true or false");
+  EXPECT_EQ(error_of("[qubesdb]\nsocket = \"q.sock\"\n"), "qubesdb.socket: must be an absolute path");
+  EXPECT_EQ(error_of("[qubesdb]\npath = \"/q\"\n"), "qubesdb.path: unknown key");
+  EXPECT_EQ(error_of("qubesdb = 1\n"), "qubesdb: must be a table");
+  EXPECT_EQ(error_of("[firewall]\nvms_without_rules = \"accept\"\n[qubesdb]\nenabled = true\n"),
+            "firewall.vms_without_rules: must be \"drop\" with qubesdb.enabled (a client gets the policy drop "
+            "until dom0's rules for it arrive)");
+}
+
 }  // namespace
 }  // namespace xfw::daemon
