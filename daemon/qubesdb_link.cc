@@ -150,6 +150,18 @@ void take(const std::map<std::string, std::string>& v, const char* key, std::opt
   else spdlog::warn("QubesDB: {} = \"{}\" is not an address; ignored", key, it->second);
 }
 
+// A primary and a secondary address: either present replaces `out`.
+void take_pair(const std::map<std::string, std::string>& v, const char* first, const char* second,
+               std::vector<packet::Ipv4Addr>& out) {
+  std::optional<packet::Ipv4Addr> a, b;
+  take(v, first, a);
+  take(v, second, b);
+  if (!a && !b) return;
+  out.clear();
+  for (const auto& x : {a, b})
+    if (x) out.push_back(*x);
+}
+
 template <class A>
 std::vector<A> words(const std::string& s, const char* key) {
   std::vector<A> out;
@@ -170,24 +182,12 @@ void QubesDbLink::apply_network() {
   take(values_, "/qubes-gateway", n.uplink_gateway);
   take(values_, "/qubes-ip6", n.uplink_addr6);
   take(values_, "/qubes-gateway6", n.uplink_gateway6);
-  std::optional<packet::Ipv4Addr> gw, dns1, dns2, up1, up2;
+  std::optional<packet::Ipv4Addr> gw;
   take(values_, "/qubes-netvm-gateway", gw);
   if (gw) n.gateway = *gw;
   take(values_, "/qubes-netvm-gateway6", n.gateway6);
-  take(values_, "/qubes-netvm-primary-dns", dns1);
-  take(values_, "/qubes-netvm-secondary-dns", dns2);
-  if (dns1 || dns2) {
-    n.dns_virtual.clear();
-    for (const auto& a : {dns1, dns2})
-      if (a) n.dns_virtual.push_back(*a);
-  }
-  take(values_, "/qubes-primary-dns", up1);
-  take(values_, "/qubes-secondary-dns", up2);
-  if (up1 || up2) {
-    n.resolvers.clear();
-    for (const auto& a : {up1, up2})
-      if (a) n.resolvers.push_back(*a);
-  }
+  take_pair(values_, "/qubes-netvm-primary-dns", "/qubes-netvm-secondary-dns", n.dns_virtual);
+  take_pair(values_, "/qubes-primary-dns", "/qubes-secondary-dns", n.resolvers);
   auto& pl = dp_.pipeline();
   if (!(n == pl.network())) {
     auto str = [](const auto& o) { return o ? o->str() : std::string("-"); };

@@ -163,6 +163,8 @@ class Pipeline {
   [[nodiscard]] const std::string& vm_of(const Client& c, bool v6 = false) const;
   [[nodiscard]] const RuleSet& ruleset(const std::string& vm) const;
   void recompile(Vm& v);
+  std::size_t store_rules(const std::string& vm, std::vector<Rule> rules, bool from_qubesdb,
+                          std::optional<std::string> invalid);
   std::size_t cut_forbidden(const std::string& vm);
   void index_addrs(const Client& c, bool add);
   [[nodiscard]] std::optional<packet::Ipv4Addr> resolver_for(const packet::Ipv4Addr& virt) const;

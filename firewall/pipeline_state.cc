@@ -104,34 +104,27 @@ void Pipeline::recompile(Vm& v) {
   v.compiled = v.invalid ? RuleSet::refused(*v.invalid) : RuleSet::build(v.rules, cfg_.dns_virtual, resolved_);
 }
 
-std::size_t Pipeline::set_rules(const std::string& vm, std::vector<Rule> rules) {
+std::size_t Pipeline::store_rules(const std::string& vm, std::vector<Rule> rules, bool from_qubesdb,
+                                  std::optional<std::string> invalid) {
   Vm& v = vms_[vm];
   v.rules = std::move(rules);
-  v.from_qubesdb = false;
-  v.invalid.reset();
+  v.from_qubesdb = from_qubesdb;
+  v.invalid = std::move(invalid);
   recompile(v);
   resolver_.set_hosts(hosts());
   return cut_forbidden(vm);
+}
+
+std::size_t Pipeline::set_rules(const std::string& vm, std::vector<Rule> rules) {
+  return store_rules(vm, std::move(rules), false, std::nullopt);
 }
 
 std::size_t Pipeline::set_qubesdb_rules(const std::string& addr, std::vector<Rule> rules) {
-  Vm& v = vms_[addr];
-  v.rules = std::move(rules);
-  v.from_qubesdb = true;
-  v.invalid.reset();
-  recompile(v);
-  resolver_.set_hosts(hosts());
-  return cut_forbidden(addr);
+  return store_rules(addr, std::move(rules), true, std::nullopt);
 }
 
 std::size_t Pipeline::set_rules_invalid(const std::string& vm, std::string why) {
-  Vm& v = vms_[vm];
-  v.rules.clear();
-  v.from_qubesdb = true;
-  v.invalid = std::move(why);
-  recompile(v);
-  resolver_.set_hosts(hosts());
-  return cut_forbidden(vm);
+  return store_rules(vm, {}, true, std::move(why));
 }
 
 const char* Pipeline::rules_source(const std::string& vm) const {
