@@ -121,6 +121,7 @@ void Session::on_watch(const std::string& path, std::vector<std::byte>& out) {
 
 void Session::finish_read_all() {
   std::map<std::string, FirewallDir> next;
+  if (collecting_.size() > kMaxClients) return fail("more than " + std::to_string(kMaxClients) + " clients");
   for (const auto& [addr, leaves] : collecting_) next[addr] = parse_firewall_dir(leaves);
   for (const auto& [addr, dir] : firewall_)
     if (!next.count(addr)) changes_.firewall[addr] = std::nullopt;
@@ -131,6 +132,8 @@ void Session::finish_read_all() {
 void Session::finish_read_dir(const std::string& addr) {
   // No entry at all (dom0 removed the client's rules) is refused like a missing policy, as the
   // agent does: everything from that address is dropped.
+  if (!firewall_.count(addr) && firewall_.size() >= kMaxClients)
+    return fail("more than " + std::to_string(kMaxClients) + " clients");
   FirewallDir dir = parse_firewall_dir(collecting_[""]);
   changes_.firewall[addr] = dir;
   firewall_[addr] = std::move(dir);

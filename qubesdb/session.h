@@ -50,6 +50,7 @@ class Session {
  public:
   static constexpr std::size_t kMaxPending = 1024;
   static constexpr std::size_t kMaxReadBytes = 16u << 20;  // one multiread, paths and values
+  static constexpr std::size_t kMaxClients = 4096;         // client directories followed
 
   [[nodiscard]] std::vector<std::byte> start();
   [[nodiscard]] std::vector<std::byte> receive(std::span<const std::byte> bytes);

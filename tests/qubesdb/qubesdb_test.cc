@@ -240,6 +240,19 @@ TEST(QubesDbSession, HostileDaemon) {
     }
     EXPECT_EQ(s.error(), "multiread /qubes-firewall/10.137.0.9/ answered with more than 16 MiB");
   }
+  {  // ever more clients, each answered: bounded too
+    Session s = synced_empty();
+    for (std::size_t i = 0; i <= Session::kMaxClients && s.error().empty(); ++i) {
+      const std::string addr = "10.2." + std::to_string(i / 256) + "." + std::to_string(i % 256);
+      std::vector<std::byte> b = msg(Msg::resp_watch, "/qubes-firewall/" + addr);
+      (void)s.receive(b);
+      b = msg(Msg::resp_multiread, "/qubes-firewall/" + addr + "/policy", "drop");
+      append(b, msg(Msg::resp_multiread, ""));
+      (void)s.receive(b);
+    }
+    EXPECT_EQ(s.error(), "more than 4096 clients");
+    EXPECT_EQ(s.firewall().size(), Session::kMaxClients);
+  }
   {  // the daemon refuses the watch
     Session s;
     (void)s.start();
