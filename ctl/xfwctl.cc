@@ -1,7 +1,7 @@
 // xfwctl — the administrator's view of xfwd: status, vifs, rules, connections, drops.
 //
 //   xfwctl status | vifs | stats [--json]
-//   xfwctl rules list [VM] | add VM RULE [--before N] | del VM N | replace VM --file F
+//   xfwctl rules list [VM] [--raw] | add VM RULE... [--before N] | del VM N | replace VM --file F
 //   xfwctl rules apply FILE | import-qubesdb FILE | explain VM PROTO DST[:PORT]
 //   xfwctl conntrack [VM] | conntrack flush VM
 //   xfwctl drops [--follow] | capture --drops -w FILE.pcap [--count N]
@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -102,6 +103,44 @@ class Connection {
   std::string buf_;
 };
 
+// qvm-firewall's table: NO ACTION HOST PROTOCOL PORT(S) SPECIAL TARGET ICMP TYPE EXPIRE COMMENT,
+// "-" for what a rule leaves out, numbered from 0; EXPIRE as the time left.
+void print_rule_table(const json& texts, const std::string& indent) {
+  using namespace xfw::firewall;
+  std::vector<std::array<std::string, 9>> rows{
+      {"NO", "ACTION", "HOST", "PROTOCOL", "PORT(S)", "SPECIAL TARGET", "ICMP TYPE", "EXPIRE", "COMMENT"}};
+  const int64_t now = wall_seconds();
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    const auto parsed = parse_rule(texts[i].get<std::string>(), now);
+    if (!std::holds_alternative<Rule>(parsed)) continue;  // xfwd sends only what it parsed
+    const Rule& r = std::get<Rule>(parsed);
+    std::array<std::string, 9> row;
+    row.fill("-");
+    row[0] = std::to_string(i);
+    row[1] = r.action == Action::accept ? "accept" : "drop";
+    if (const auto* c = std::get_if<Cidr4>(&r.dst)) row[2] = c->addr.str() + "/" + std::to_string(c->len);
+    if (const auto* c = std::get_if<Cidr6>(&r.dst)) row[2] = c->addr.str() + "/" + std::to_string(c->len);
+    if (const auto* h = std::get_if<std::string>(&r.dst)) row[2] = *h;
+    if (r.proto) row[3] = *r.proto == Proto::tcp ? "tcp" : *r.proto == Proto::udp ? "udp" : "icmp";
+    if (r.ports)
+      row[4] = r.ports->lo == r.ports->hi ? std::to_string(r.ports->lo)
+                                          : std::to_string(r.ports->lo) + "-" + std::to_string(r.ports->hi);
+    if (std::holds_alternative<DnsTarget>(r.dst)) row[5] = "dns";
+    if (r.icmp_type) row[6] = std::to_string(*r.icmp_type);
+    if (r.expire) row[7] = *r.expire > now ? "+" + std::to_string(*r.expire - now) + "s" : "expired";
+    if (!r.comment.empty()) row[8] = r.comment;
+    rows.push_back(row);
+  }
+  std::array<std::size_t, 9> w{};
+  for (const auto& row : rows)
+    for (std::size_t c = 0; c < 9; ++c) w[c] = std::max(w[c], row[c].size());
+  for (const auto& row : rows) {
+    std::string line = indent;
+    for (std::size_t c = 0; c < 9; ++c) line += c == 8 ? row[c] : row[c] + std::string(w[c] - row[c].size() + 2, ' ');
+    std::printf("%s\n", line.c_str());
+  }
+}
+
 std::string human_bytes(uint64_t b) {
   char s[32];
   if (b >= 1ull << 30) std::snprintf(s, sizeof s, "%.1fG", double(b) / double(1ull << 30));
@@ -169,14 +208,19 @@ int main(int argc, char** argv) {
   auto* stats = app.add_subcommand("stats", "drops per reason and per vif");
   auto* rules = app.add_subcommand("rules", "show and change the per-VM firewall rules");
   rules->require_subcommand(1);
-  std::string vm, rule_text, file, proto, dst;
+  std::string vm, file, proto, dst;
+  std::vector<std::string> rule_words;
+  bool raw = false;
   std::size_t number = 0;
   std::optional<std::size_t> before;
   auto* r_list = rules->add_subcommand("list", "the rules of VM (or of every VM), numbered");
   r_list->add_option("VM", vm, "a VM's name (or address)");
-  auto* r_add = rules->add_subcommand("add", "add RULE (Qubes syntax) at the end, or before rule N");
+  r_list->add_flag("--raw", raw, "each rule as one line of Qubes syntax (what `rules add` takes)");
+  auto* r_add = rules->add_subcommand("add", "add RULE (Qubes syntax, as qvm-firewall takes it) at the end, or before rule N");
   r_add->add_option("VM", vm)->required();
-  r_add->add_option("RULE", rule_text, "e.g. \"action=accept proto=tcp dstports=443-443\"")->required();
+  r_add->add_option("RULE", rule_words,
+                    "words, or one string: action=accept proto=tcp dstports=443 dsthost=192.0.2.0/24 "
+                    "expire=+3600 comment=any text (comment last)")->required();
   r_add->add_option("--before", before, "insert before rule N");
   auto* r_del = rules->add_subcommand("del", "delete rule N of VM");
   r_del->add_option("VM", vm)->required();
@@ -287,13 +331,18 @@ int main(int argc, char** argv) {
           if (refused.contains(name))
             std::printf("  refused, everything is dropped: %s\n", refused[name].get<std::string>().c_str());
           else if (list.empty()) std::printf("  (no rules: everything is dropped)\n");
-          for (std::size_t i = 0; i < list.size(); ++i) std::printf("  %3zu  %s\n", i, list[i].get<std::string>().c_str());
+          else if (!raw) print_rule_table(list, "  ");
+          if (raw)
+            for (std::size_t i = 0; i < list.size(); ++i) std::printf("  %3zu  %s\n", i, list[i].get<std::string>().c_str());
         }
       } else if (*r_add) {
+        std::string rule_text;  // the words as qvm-firewall takes them, or one quoted string
+        for (const auto& w : rule_words) rule_text += (rule_text.empty() ? "" : " ") + w;
         auto parsed = xfw::firewall::parse_rule(rule_text);
         if (const auto* e = std::get_if<xfw::firewall::RuleError>(&parsed))
           throw Refused{"bad rule:\n" + xfw::firewall::format_error(rule_text, *e)};
-        json req{{"command", "rules.add"}, {"vm", vm}, {"rule", rule_text}};
+        // Sent in canonical form: expire=+N made absolute, dstports=443 as 443-443, ...
+        json req{{"command", "rules.add"}, {"vm", vm}, {"rule", xfw::firewall::to_string(std::get<xfw::firewall::Rule>(parsed))}};
         if (before) req["before"] = *before;
         const json r = c.call(req);
         if (as_json) return out(r), 0;

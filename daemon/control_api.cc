@@ -116,6 +116,19 @@ std::variant<std::size_t, StoreError> commit_rules(ControlContext& ctx, RuleMap 
   return cut;
 }
 
+std::size_t expire_rules(ControlContext& ctx, int64_t now, std::string* error) {
+  RuleMap next = ctx.rules;
+  std::size_t gone = 0;
+  for (auto& [vm, list] : next)
+    gone += std::size_t(std::erase_if(list, [&](const firewall::Rule& r) { return r.expire && *r.expire <= now; }));
+  if (gone == 0) return 0;
+  if (!ctx.rules_path.empty())
+    if (auto e = save_rules(ctx.rules_path, next)) *error = e->message;
+  (void)apply_rules(ctx.dp.pipeline(), ctx.rules, next, ctx.qubesdb);
+  ctx.rules = std::move(next);
+  return gone;
+}
+
 ControlServer::Reply handle_control(ControlContext& ctx, const json& req) {
   if (!req.contains("command") || !req["command"].is_string()) return {fail("missing \"command\""), false};
   const std::string cmd = req["command"];

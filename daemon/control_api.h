@@ -50,5 +50,9 @@ std::size_t apply_rules(firewall::Pipeline& pl, const RuleMap& old_rules, const 
 // Stores `next` in the state directory, then applies it: the flows cut, or why nothing changed.
 // A change to a VM whose rules come from QubesDB is refused whole (dom0 owns them).
 std::variant<std::size_t, StoreError> commit_rules(ControlContext& ctx, RuleMap next);
+// Removes the local rules whose expire= time (UNIX seconds) is not after `now`: stored, then
+// applied; if storing fails they are removed from the pipeline all the same (an expired rule
+// never keeps a door open), and `error` says why. Returns how many were removed.
+std::size_t expire_rules(ControlContext& ctx, int64_t now, std::string* error);
 
 }  // namespace xfw::daemon

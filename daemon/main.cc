@@ -143,7 +143,7 @@ int main(int argc, char** argv) {
     text << rc.rdbuf();
     cfg.pipeline.resolvers = daemon::resolv_conf_nameservers(text.str());
   }
-  if (cfg.accept_without_rules) cfg.pipeline.default_rules = {firewall::Rule{firewall::Action::accept, {}, {}, {}, {}}};
+  if (cfg.accept_without_rules) cfg.pipeline.default_rules = {firewall::accept_all()};
 
   // The uplink: opened first, so a missing interface stops us before anything attaches.
   std::unique_ptr<daemon::Uplink> uplink;
@@ -295,6 +295,12 @@ int main(int argc, char** argv) {
     };
     control->start();
   }
+  // Temporary rules (expire=, as qvm-firewall's): gone within a second of their time.
+  loop.add_periodic(std::chrono::seconds(1), [&] {
+    std::string why;
+    if (const std::size_t n = daemon::expire_rules(ctl_ctx, firewall::wall_seconds(), &why))
+      spdlog::info("{} rule{} expired and removed{}", n, n == 1 ? "" : "s", why.empty() ? "" : " (not stored: " + why + ")");
+  });
   if (const auto wd = daemon::watchdog_interval())
     loop.add_periodic(std::chrono::duration_cast<std::chrono::milliseconds>(*wd / 2), [] { daemon::notify_watchdog(); });
   // Every device and socket is open: no capability is needed any more.

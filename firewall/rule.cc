@@ -1,6 +1,7 @@
 #include "firewall/rule.h"
 
 #include <charconv>
+#include <ctime>
 
 namespace xfw::firewall {
 namespace {
@@ -40,18 +41,32 @@ std::optional<std::string> parse_cidr(std::string_view v, unsigned max, Cidr& ou
   return std::nullopt;
 }
 
-bool valid_hostname(std::string_view h) {
-  if (h.empty() || h.size() > 253) return false;
-  for (char c : h) {
+// RFC 1123 host names (Qubes' characters: a-z 0-9 - . _): labels of 1 to 63 characters that
+// neither start nor end with '-', 253 characters in all; one trailing dot allowed.
+std::optional<std::string> hostname_error(std::string_view h) {
+  if (!h.empty() && h.back() == '.') h.remove_suffix(1);
+  if (h.empty()) return "an empty host name";
+  if (h.size() > 253) return "longer than 253 characters";
+  for (char c : h)
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'))
-      return false;
+      return "host names use only a-z 0-9 - . _";
+  std::size_t at = 0;
+  while (at <= h.size()) {
+    const std::size_t end = std::min(h.find('.', at), h.size());
+    const std::string_view label = h.substr(at, end - at);
+    if (label.empty()) return "an empty label (two dots, or a leading dot)";
+    if (label.size() > 63) return "label " + std::string(label.substr(0, 10)) + "... is longer than 63 characters";
+    if (label.front() == '-' || label.back() == '-') return "label " + std::string(label) + " starts or ends with '-'";
+    at = end + 1;
   }
-  return true;
+  return std::nullopt;
 }
 
 }  // namespace
 
-std::variant<Rule, RuleError> parse_rule(std::string_view text) {
+int64_t wall_seconds() { return int64_t(std::time(nullptr)); }
+
+std::variant<Rule, RuleError> parse_rule(std::string_view text, int64_t now) {
   Rule r;
   bool have_action = false;
   std::string_view seen[8];
@@ -70,7 +85,17 @@ std::variant<Rule, RuleError> parse_rule(std::string_view text) {
     if (word.empty()) return err(off, 1, "words are separated by exactly one space");
     const auto eq = word.find('=');
     if (eq == std::string_view::npos) return err(off, word.size(), "expected key=value");
-    const auto key = word.substr(0, eq), val = word.substr(eq + 1);
+    const auto key = word.substr(0, eq);
+    std::string_view val = word.substr(eq + 1);
+    if (key == "comment") {  // the rest of the rule, spaces and all
+      val = text.substr(off + eq + 1);
+      for (char c : val)
+        if (uint8_t(c) < 0x20 || c == 0x7f)
+          return err(off, text.size() - off, "comment: no control characters (it is one line)");
+      if (val.size() > 256) return err(off, text.size() - off, "comment: longer than 256 characters");
+      r.comment = std::string(val);
+      break;
+    }
     for (std::size_t i = 0; i < nseen; ++i) {
       if (seen[i] == key) return err(off, word.size(), std::string(key) + ": given twice");
     }
@@ -85,6 +110,11 @@ std::variant<Rule, RuleError> parse_rule(std::string_view text) {
       else if (val == "udp") r.proto = Proto::udp;
       else if (val == "icmp") r.proto = Proto::icmp;
       else return bad("must be tcp, udp or icmp");
+    } else if (key == "expire") {  // a UNIX time, or +SECONDS from now (qvm-firewall's two forms)
+      const bool rel = !val.empty() && val[0] == '+';
+      const auto t = number(rel ? val.substr(1) : val, 4'000'000'000u);
+      if (!t) return bad("must be a UNIX time or +SECONDS");
+      r.expire = rel ? now + int64_t(*t) : int64_t(*t);
     } else if (key == "dst4" || key == "dst6" || key == "dsthost" || key == "specialtarget") {
       if (!std::holds_alternative<std::monostate>(r.dst))
         return bad("only one of dst4, dst6, dsthost and specialtarget may be given");
@@ -97,18 +127,29 @@ std::variant<Rule, RuleError> parse_rule(std::string_view text) {
         Cidr6 c;
         if (auto why = parse_cidr<Cidr6, packet::Ipv6Addr>(val, 128, c)) return bad(*why);
         r.dst = c;
-      } else if (key == "dsthost") {
-        if (!valid_hostname(val)) return bad("host names use only a-z 0-9 - . _");
-        r.dst = std::string(val);
+      } else if (key == "dsthost") {  // as qvm-firewall: an address or network is dst4 / dst6
+        Cidr4 c4;
+        Cidr6 c6;
+        if (!val.empty() && val[0] >= '0' && val[0] <= '9' && val.find_first_not_of("0123456789./") == std::string_view::npos) {
+          if (auto why = parse_cidr<Cidr4, packet::Ipv4Addr>(val, 32, c4)) return bad(*why);
+          r.dst = c4;
+        } else if (val.find(':') != std::string_view::npos) {
+          if (auto why = parse_cidr<Cidr6, packet::Ipv6Addr>(val, 128, c6)) return bad(*why);
+          r.dst = c6;
+        } else if (auto why = hostname_error(val)) {
+          return bad(*why);
+        } else {
+          r.dst = std::string(val);
+        }
       } else {
         if (val != "dns") return bad("the only special target is dns");
         r.dst = DnsTarget{};
       }
     } else if (key == "dstports") {
-      const auto dash = val.find('-');
+      const auto dash = val.find('-');  // LOW-HIGH, or one port (qvm-firewall's 443 = 443-443)
       const auto lo = number(val.substr(0, dash), 65535);
-      const auto hi = dash == std::string_view::npos ? std::nullopt : number(val.substr(dash + 1), 65535);
-      if (!lo || !hi || *lo == 0 || *hi == 0) return bad("must be LOW-HIGH, ports 1 to 65535");
+      const auto hi = dash == std::string_view::npos ? lo : number(val.substr(dash + 1), 65535);
+      if (!lo || !hi || *lo == 0 || *hi == 0) return bad("must be PORT or LOW-HIGH, ports 1 to 65535");
       if (*lo > *hi)
         return bad("low port " + std::to_string(*lo) + " is above high port " + std::to_string(*hi));
       r.ports = PortRange{uint16_t(*lo), uint16_t(*hi)};
@@ -121,7 +162,7 @@ std::variant<Rule, RuleError> parse_rule(std::string_view text) {
     } else {
       return err(off, eq, "unknown key " + std::string(key) +
                               " (known: action proto dst4 dst6 dsthost dstports icmptype "
-                              "specialtarget)");
+                              "specialtarget expire comment)");
     }
     if (nseen < std::size(seen)) seen[nseen++] = key;
     if (end == text.size()) break;
@@ -146,6 +187,8 @@ std::string to_string(const Rule& r) {
   if (std::holds_alternative<DnsTarget>(r.dst)) s += " specialtarget=dns";
   if (r.ports) s += " dstports=" + std::to_string(r.ports->lo) + "-" + std::to_string(r.ports->hi);
   if (r.icmp_type) s += " icmptype=" + std::to_string(*r.icmp_type);
+  if (r.expire) s += " expire=" + std::to_string(*r.expire);
+  if (!r.comment.empty()) s += " comment=" + r.comment;
   return s;
 }
 

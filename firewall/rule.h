@@ -4,13 +4,18 @@
 //   action=drop dsthost=example.com
 //   action=accept specialtarget=dns
 //   action=accept proto=icmp icmptype=8
-// Words are key=value separated by single spaces. `action` is required; every other key at
-// most once; dst4, dst6, dsthost and specialtarget exclude each other; dstports needs
-// proto=tcp|udp, icmptype needs proto=icmp; CIDRs have no host bits set. An error names the
-// word that is wrong and why; format_error() draws a caret under it:
+//   action=accept proto=tcp dstports=22 dsthost=192.0.2.7 expire=+3600 comment=until the demo
+// Words are key=value separated by single spaces, in any order. `action` is required; every
+// other key at most once; dst4, dst6, dsthost and specialtarget exclude each other; dstports
+// (one port or LOW-HIGH) needs proto=tcp|udp, icmptype needs proto=icmp; CIDRs have no host bits
+// set. As qvm-firewall takes them: dsthost may hold an address or network (it becomes dst4 or
+// dst6), else an RFC 1123 host name; expire= is a UNIX time or +SECONDS from `now` (the rule is
+// removed when it passes); comment= is the rest of the rule, spaces included (so it is last).
+// An error names the word that is wrong and why; format_error() draws a caret under it:
 //   action=accept proto=tcp dstports=443-80
 //                           ^^^^^^^^^^^^^^^ dstports: low port 443 is above high port 80
-// to_string() gives the canonical form, which parses back to the same rule.
+// to_string() gives the canonical form (the order dom0 writes into QubesDB, expire= absolute),
+// which parses back to the same rule.
 #pragma once
 
 #include <cstdint>
@@ -51,8 +56,17 @@ struct Rule {
   std::variant<std::monostate, Cidr4, Cidr6, std::string, DnsTarget> dst;
   std::optional<PortRange> ports;
   std::optional<uint8_t> icmp_type;
+  std::optional<int64_t> expire;  // UNIX time after which the rule is gone
+  std::string comment;
   friend bool operator==(const Rule&, const Rule&) = default;
 };
+
+// "action=accept": what policy accept and vms_without_rules = "accept" append.
+[[nodiscard]] inline Rule accept_all() {
+  Rule r;
+  r.action = Action::accept;
+  return r;
+}
 
 struct RuleError {
   std::size_t offset = 0;  // of the bad word in the rule text
@@ -61,7 +75,8 @@ struct RuleError {
   friend bool operator==(const RuleError&, const RuleError&) = default;
 };
 
-[[nodiscard]] std::variant<Rule, RuleError> parse_rule(std::string_view text);
+[[nodiscard]] int64_t wall_seconds();  // now, as a UNIX time
+[[nodiscard]] std::variant<Rule, RuleError> parse_rule(std::string_view text, int64_t now = wall_seconds());
 [[nodiscard]] std::string to_string(const Rule& r);
 [[nodiscard]] std::string format_error(std::string_view text, const RuleError& e);
 

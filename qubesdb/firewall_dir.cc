@@ -36,9 +36,12 @@ FirewallDir parse_firewall_dir(const std::map<std::string, std::string>& leaves)
       out.rule_text = text;
       return out;
     }
-    out.rules.push_back(std::get<firewall::Rule>(r));
+    const auto& rule = std::get<firewall::Rule>(r);
+    if (rule.expire || !rule.comment.empty())  // dom0 drops expired rules itself, keeps comments
+      return refuse(key, "rule " + key + ": dom0 does not write expire= or comment=");
+    out.rules.push_back(rule);
   }
-  if (policy->second == "accept") out.rules.push_back(firewall::Rule{firewall::Action::accept, {}, {}, {}, {}});
+  if (policy->second == "accept") out.rules.push_back(firewall::accept_all());
   return out;
 }
 

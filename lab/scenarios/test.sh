@@ -188,7 +188,7 @@ LINGER=0
 create qdb 10.137.0.10 /tmp/qdb.sh
 wait_for 60 seen "web open" 1
 check "QubesDB: dom0's rules for 10.137.0.10 in force (443 answers)" seen "web open" 1
-qdb write /qubes-firewall/10.137.0.10/0002 "action=accept proto=tcp dstports=443"
+qdb write /qubes-firewall/10.137.0.10/0002 "action=accept proto=tcp dstports=443-80"
 qdb write /qubes-firewall/10.137.0.10 ""
 wait_for 20 seen "web closed" 1
 check "QubesDB: a bad rule written in dom0 blocks that AppVM (fail closed)" seen "web closed" 1

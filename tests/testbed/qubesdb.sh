@@ -73,7 +73,7 @@ echo "ok    xfwd attached both AppVMs with [qubesdb] enabled"
 check "xfwctl status: connected to QubesDB, rules of 1 client" eventually bash -c \
   "'$XFWCTL' --socket '$TB_DIR/control.sock' status | grep -q 'qubesdb: .*, connected, rules of 1 clients'"
 check "rules list marks QubesDB's rules (and the local ones)" bash -c "
-  '$XFWCTL' --socket '$TB_DIR/control.sock' rules list > '$TB_DIR/list'
+  '$XFWCTL' --socket '$TB_DIR/control.sock' rules list --raw > '$TB_DIR/list'
   grep -qx '10.137.0.5 (from QubesDB: change it in dom0):' '$TB_DIR/list' &&
   grep -qx '    0  action=accept proto=tcp dstports=80-80' '$TB_DIR/list' &&
   grep -qx '10.137.0.6 (local):' '$TB_DIR/list'"

@@ -32,6 +32,34 @@ TEST(Rule, ParsesTheQubesForms) {
   EXPECT_EQ(ok("action=drop").action, Action::drop);
 }
 
+// What qvm-firewall takes and normalises (qubesadmin/firewall.py).
+TEST(Rule, QvmFirewallForms) {
+  EXPECT_EQ(ok("action=accept proto=tcp dstports=443").ports, (PortRange{443, 443}));
+  EXPECT_EQ(to_string(ok("action=accept proto=tcp dstports=443")), "action=accept proto=tcp dstports=443-443");
+  EXPECT_EQ(std::get<Cidr4>(ok("action=accept dsthost=192.0.2.0/24").dst), (Cidr4{*packet::Ipv4Addr::parse("192.0.2.0"), 24}));
+  EXPECT_EQ(std::get<Cidr4>(ok("action=accept dsthost=192.0.2.7").dst).len, 32);
+  EXPECT_EQ(std::get<Cidr6>(ok("action=accept dsthost=2001:db8::/32").dst).len, 32);
+  EXPECT_EQ(to_string(ok("dsthost=192.0.2.7 action=accept")), "action=accept dst4=192.0.2.7/32");
+  EXPECT_EQ(std::get<std::string>(ok("action=accept dsthost=www.example.com.").dst), "www.example.com.");
+  EXPECT_EQ(std::get<std::string>(ok("action=accept dsthost=a_b.example").dst), "a_b.example");
+  std::string longest(63, 'a');  // 4 labels of 63 and one of 1: 253 characters
+  EXPECT_TRUE(std::holds_alternative<Rule>(parse_rule("action=accept dsthost=" + longest + "." + longest + "." + longest + "." + longest.substr(0, 61))));
+  EXPECT_EQ(bad("action=accept dsthost=" + longest + "." + longest + "." + longest + "." + longest).message,
+            "dsthost: longer than 253 characters");
+  // expire=: a UNIX time, or +SECONDS from now; kept absolute.
+  const Rule t = std::get<Rule>(parse_rule("action=accept expire=+3600", 1'800'000'000));
+  EXPECT_EQ(t.expire, 1'800'003'600);
+  EXPECT_EQ(to_string(t), "action=accept expire=1800003600");
+  EXPECT_EQ(ok("action=accept expire=1800003600"), t);
+  // comment=: the rest of the rule, spaces included.
+  const Rule c = ok("action=drop proto=udp comment=no NTP  for  work=yes");
+  EXPECT_EQ(c.comment, "no NTP  for  work=yes");
+  EXPECT_EQ(c.proto, Proto::udp);
+  EXPECT_EQ(to_string(c), "action=drop proto=udp comment=no NTP  for  work=yes");
+  EXPECT_EQ(ok(to_string(c)), c);
+  EXPECT_EQ(bad("comment=x action=drop").message, "action=accept or action=drop is required");
+}
+
 TEST(Rule, CanonicalFormRoundTrips) {
   for (const char* s : {"action=accept proto=tcp dst4=192.0.2.0/24 dstports=443-443",
                         "dstports=1-1024 proto=udp action=drop", "action=accept dst4=10.0.0.1",
@@ -72,9 +100,24 @@ TEST(Rule, ErrorsPointAtTheWord) {
            Case{"action=drop dst4=10.0.0.0/8 dsthost=a.b", 28,
                 "dsthost: only one of dst4, dst6, dsthost and specialtarget may be given"},
            Case{"action=drop specialtarget=ntp", 12, "specialtarget: the only special target is dns"},
-           Case{"action=drop proto=tcp dstports=0-10", 22, "dstports: must be LOW-HIGH, ports 1 to 65535"},
-           Case{"action=drop proto=tcp dstports=80", 22, "dstports: must be LOW-HIGH, ports 1 to 65535"},
-           Case{"action=drop proto=tcp dstports=1-65536", 22, "dstports: must be LOW-HIGH, ports 1 to 65535"},
+           Case{"action=drop proto=tcp dstports=0-10", 22, "dstports: must be PORT or LOW-HIGH, ports 1 to 65535"},
+           Case{"action=drop proto=tcp dstports=0", 22, "dstports: must be PORT or LOW-HIGH, ports 1 to 65535"},
+           Case{"action=drop proto=tcp dstports=1-65536", 22, "dstports: must be PORT or LOW-HIGH, ports 1 to 65535"},
+           Case{"action=drop proto=tcp dstports=80-", 22, "dstports: must be PORT or LOW-HIGH, ports 1 to 65535"},
+           // RFC 1123 host names
+           Case{"action=drop dsthost=a..b", 12, "dsthost: an empty label (two dots, or a leading dot)"},
+           Case{"action=drop dsthost=.a", 12, "dsthost: an empty label (two dots, or a leading dot)"},
+           Case{"action=drop dsthost=.", 12, "dsthost: an empty host name"},
+           Case{"action=drop dsthost=-a.b", 12, "dsthost: label -a starts or ends with '-'"},
+           Case{"action=drop dsthost=a-.b", 12, "dsthost: label a- starts or ends with '-'"},
+           Case{"action=drop dsthost=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.b", 12,
+                "dsthost: label aaaaaaaaaa... is longer than 63 characters"},
+           Case{"action=drop dsthost=10.0.0.1/24", 12, "dsthost: host bits set after /24"},
+           Case{"action=drop dsthost=fd09::1/16", 12, "dsthost: host bits set after /16"},
+           Case{"action=drop expire=soon", 12, "expire: must be a UNIX time or +SECONDS"},
+           Case{"action=drop expire=+", 12, "expire: must be a UNIX time or +SECONDS"},
+           Case{"action=drop expire=-5", 12, "expire: must be a UNIX time or +SECONDS"},
+           Case{"action=drop comment=a\tb", 12, "comment: no control characters (it is one line)"},
            Case{"action=drop dstports=1-2", 12, "dstports: needs proto=tcp or proto=udp"},
            Case{"action=drop proto=icmp icmptype=256", 23, "icmptype: must be a number from 0 to 255"},
            Case{"action=drop icmptype=8 proto=tcp", 12, "icmptype: needs proto=icmp"},
@@ -82,7 +125,7 @@ TEST(Rule, ErrorsPointAtTheWord) {
                 "specialtarget: dns already means port 53"},
            Case{"action=drop port=22", 12,
                 "unknown key port (known: action proto dst4 dst6 dsthost dstports icmptype "
-                "specialtarget)"},
+                "specialtarget expire comment)"},
            Case{"action=drop dst4", 12, "expected key=value"},
        }) {
     const auto got = bad(c.rule);

@@ -127,7 +127,7 @@ TEST(RuleSet, IndexAgreesWithLinearScan) {
     std::vector<Rule> list;
     const int n = 1 + pick(60);
     for (int i = 0; i < n; ++i) {
-      Rule r;
+      Rule r{};
       r.action = pick(2) ? Action::accept : Action::drop;
       const int proto = pick(4);
       if (proto < 3) r.proto = Proto(proto);
@@ -141,7 +141,7 @@ TEST(RuleSet, IndexAgreesWithLinearScan) {
         r.ports = PortRange{lo, uint16_t(lo + pick(30))};
       }
       if (r.proto == Proto::icmp && pick(2)) r.icmp_type = uint8_t(pick(3) * 8 % 11);
-      list.push_back(r);
+      list.push_back(std::move(r));
     }
     const auto rs = RuleSet::build(list, {}, {});
     for (int k = 0; k < 200; ++k) {
