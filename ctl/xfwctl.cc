@@ -13,6 +13,7 @@
 
 #include <CLI/CLI.hpp>
 #include <array>
+#include <optional>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -193,6 +194,35 @@ void pcap_write(std::ofstream& f, const json& d, bool header) {
   f.flush();
 }
 
+// The first word that is neither an option nor --socket's value must name one of a's
+// subcommands (and, for one that has subcommands of its own, the next word one of those):
+// CLI11 alone answers an unknown one with "A subcommand is required", or prints the main help
+// for `xfwctl diagnose --help`. The message names the command and lists the known ones.
+std::optional<std::string> unknown_command(CLI::App& app, int argc, char** argv) {
+  CLI::App* at = &app;
+  std::string path = "xfwctl";
+  for (int i = 1; i < argc; ++i) {
+    const std::string w = argv[i];
+    if (w == "--socket") {
+      ++i;
+      continue;
+    }
+    if (w.empty() || w[0] == '-') continue;
+    const auto subs = at->get_subcommands([](CLI::App*) { return true; });
+    if (subs.empty()) return std::nullopt;  // the rest are arguments
+    std::string known;
+    CLI::App* next = nullptr;
+    for (CLI::App* sub : subs) {
+      known += (known.empty() ? "" : ", ") + sub->get_name();
+      if (sub->get_name() == w) next = sub;
+    }
+    if (!next) return "unknown command \"" + w + "\" for " + path + " (its commands: " + known + ")";
+    path += " " + w;
+    at = next;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -258,6 +288,10 @@ int main(int argc, char** argv) {
     }
   };
   fall(&app);
+  if (const auto e = unknown_command(app, argc, argv)) {
+    std::fprintf(stderr, "xfwctl: %s\n", e->c_str());
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -192,6 +192,15 @@ TEST_F(Xfwctl, ErrorsSayWhatIsWrongAndExitNonZero) {
   EXPECT_EQ(r.out, "xfwctl: bad VM name \"bad vm\"\n");
   r = ctl("frobnicate");
   EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.out, "xfwctl: unknown command \"frobnicate\" for xfwctl (its commands: status, vifs, stats, rules, "
+                   "conntrack, drops, capture)\n");
+  r = ctl("diagnose --help");  // not the main help with exit 0
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.out.rfind("xfwctl: unknown command \"diagnose\" for xfwctl", 0), 0u) << r.out;
+  r = ctl("rules lsit");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.out, "xfwctl: unknown command \"lsit\" for xfwctl rules (its commands: list, add, del, replace, "
+                   "apply, import-qubesdb, explain)\n");
   r = sh(std::string(XFWCTL_PATH) + " --socket /nonexistent/x.sock status");
   EXPECT_EQ(r.status, 2);
   EXPECT_EQ(r.out, "xfwctl: cannot reach xfwd at /nonexistent/x.sock: No such file or directory (is xfwd running?)\n");
