@@ -77,6 +77,10 @@ check "rules list marks QubesDB's rules (and the local ones)" bash -c "
   grep -qx '10.137.0.5 (from QubesDB: change it in dom0):' '$TB_DIR/list' &&
   grep -qx '    0  action=accept proto=tcp dstports=80-80' '$TB_DIR/list' &&
   grep -qx '10.137.0.6 (local):' '$TB_DIR/list'"
+check "bash completion offers the VMs xfwd knows (packaging/xfwctl.bash-completion)" bash -c "
+  PATH=$(dirname "$XFWCTL"):\$PATH; source packaging/xfwctl.bash-completion
+  COMP_WORDS=(xfwctl --socket '$TB_DIR/control.sock' rules list 10.137.0.); COMP_CWORD=5; _xfwctl
+  echo \"\${COMPREPLY[*]}\"; [ \"\${COMPREPLY[*]}\" = '10.137.0.5 10.137.0.6' ]"
 check "dom0's rule takes effect: work reaches port 80" get work 80
 check "and QubesDB's rules win over the config's (accept all) for 10.137.0.5: 443 refused" refused work 443
 check "explain names the source" bash -c "ctl() { '$XFWCTL' --socket '$TB_DIR/control.sock' \"\$@\"; }
