@@ -119,8 +119,8 @@ void print_rule_table(const json& texts, const std::string& indent) {
     row.fill("-");
     row[0] = std::to_string(i);
     row[1] = r.action == Action::accept ? "accept" : "drop";
-    if (const auto* c = std::get_if<Cidr4>(&r.dst)) row[2] = c->addr.str() + "/" + std::to_string(c->len);
-    if (const auto* c = std::get_if<Cidr6>(&r.dst)) row[2] = c->addr.str() + "/" + std::to_string(c->len);
+    if (const auto* c = std::get_if<Cidr4>(&r.dst)) row[2] = to_string(*c);
+    if (const auto* c = std::get_if<Cidr6>(&r.dst)) row[2] = to_string(*c);
     if (const auto* h = std::get_if<std::string>(&r.dst)) row[2] = *h;
     if (r.proto) row[3] = *r.proto == Proto::tcp ? "tcp" : *r.proto == Proto::udp ? "udp" : "icmp";
     if (r.ports)

@@ -119,28 +119,24 @@ std::variant<Rule, RuleError> parse_rule(std::string_view text, int64_t now) {
       if (!std::holds_alternative<std::monostate>(r.dst))
         return bad("only one of dst4, dst6, dsthost and specialtarget may be given");
       dst_word = off;
-      if (key == "dst4") {
+      // As qvm-firewall takes it, dsthost may hold an address or a network: dst4 / dst6 then.
+      std::string_view kind = key;
+      if (key == "dsthost" && !val.empty() && val[0] >= '0' && val[0] <= '9' &&
+          val.find_first_not_of("0123456789./") == std::string_view::npos)
+        kind = "dst4";
+      else if (key == "dsthost" && val.find(':') != std::string_view::npos)
+        kind = "dst6";
+      if (kind == "dst4") {
         Cidr4 c;
         if (auto why = parse_cidr<Cidr4, packet::Ipv4Addr>(val, 32, c)) return bad(*why);
         r.dst = c;
-      } else if (key == "dst6") {
+      } else if (kind == "dst6") {
         Cidr6 c;
         if (auto why = parse_cidr<Cidr6, packet::Ipv6Addr>(val, 128, c)) return bad(*why);
         r.dst = c;
-      } else if (key == "dsthost") {  // as qvm-firewall: an address or network is dst4 / dst6
-        Cidr4 c4;
-        Cidr6 c6;
-        if (!val.empty() && val[0] >= '0' && val[0] <= '9' && val.find_first_not_of("0123456789./") == std::string_view::npos) {
-          if (auto why = parse_cidr<Cidr4, packet::Ipv4Addr>(val, 32, c4)) return bad(*why);
-          r.dst = c4;
-        } else if (val.find(':') != std::string_view::npos) {
-          if (auto why = parse_cidr<Cidr6, packet::Ipv6Addr>(val, 128, c6)) return bad(*why);
-          r.dst = c6;
-        } else if (auto why = hostname_error(val)) {
-          return bad(*why);
-        } else {
-          r.dst = std::string(val);
-        }
+      } else if (kind == "dsthost") {
+        if (auto why = hostname_error(val)) return bad(*why);
+        r.dst = std::string(val);
       } else {
         if (val != "dns") return bad("the only special target is dns");
         r.dst = DnsTarget{};
@@ -178,11 +174,14 @@ std::variant<Rule, RuleError> parse_rule(std::string_view text, int64_t now) {
   return r;
 }
 
+std::string to_string(const Cidr4& c) { return c.addr.str() + "/" + std::to_string(c.len); }
+std::string to_string(const Cidr6& c) { return c.addr.str() + "/" + std::to_string(c.len); }
+
 std::string to_string(const Rule& r) {
   std::string s = r.action == Action::accept ? "action=accept" : "action=drop";
   if (r.proto) s += *r.proto == Proto::tcp ? " proto=tcp" : *r.proto == Proto::udp ? " proto=udp" : " proto=icmp";
-  if (const auto* c = std::get_if<Cidr4>(&r.dst)) s += " dst4=" + c->addr.str() + "/" + std::to_string(c->len);
-  if (const auto* c = std::get_if<Cidr6>(&r.dst)) s += " dst6=" + c->addr.str() + "/" + std::to_string(c->len);
+  if (const auto* c = std::get_if<Cidr4>(&r.dst)) s += " dst4=" + to_string(*c);
+  if (const auto* c = std::get_if<Cidr6>(&r.dst)) s += " dst6=" + to_string(*c);
   if (const auto* h = std::get_if<std::string>(&r.dst)) s += " dsthost=" + *h;
   if (std::holds_alternative<DnsTarget>(r.dst)) s += " specialtarget=dns";
   if (r.ports) s += " dstports=" + std::to_string(r.ports->lo) + "-" + std::to_string(r.ports->hi);

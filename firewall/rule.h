@@ -72,12 +72,13 @@ struct RuleError {
   std::size_t offset = 0;  // of the bad word in the rule text
   std::size_t length = 0;
   std::string message;     // "dstports: low port 443 is above high port 80"
-  friend bool operator==(const RuleError&, const RuleError&) = default;
 };
 
 [[nodiscard]] int64_t wall_seconds();  // now, as a UNIX time
 [[nodiscard]] std::variant<Rule, RuleError> parse_rule(std::string_view text, int64_t now = wall_seconds());
 [[nodiscard]] std::string to_string(const Rule& r);
+[[nodiscard]] std::string to_string(const Cidr4& c);  // "192.0.2.0/24"
+[[nodiscard]] std::string to_string(const Cidr6& c);
 [[nodiscard]] std::string format_error(std::string_view text, const RuleError& e);
 
 }  // namespace xfw::firewall

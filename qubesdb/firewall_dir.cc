@@ -30,12 +30,7 @@ FirewallDir parse_firewall_dir(const std::map<std::string, std::string>& leaves)
     if (++n > kMaxRulesPerClient)
       return refuse(key, "more than " + std::to_string(kMaxRulesPerClient) + " rules");
     auto r = firewall::parse_rule(text);
-    if (auto* e = std::get_if<firewall::RuleError>(&r)) {
-      refuse(key, "rule " + key + ": " + e->message);
-      out.rule_error = *e;
-      out.rule_text = text;
-      return out;
-    }
+    if (const auto* e = std::get_if<firewall::RuleError>(&r)) return refuse(key, "rule " + key + ": " + e->message);
     const auto& rule = std::get<firewall::Rule>(r);
     if (rule.expire || !rule.comment.empty())  // dom0 drops expired rules itself, keeps comments
       return refuse(key, "rule " + key + ": dom0 does not write expire= or comment=");

@@ -12,7 +12,6 @@
 #pragma once
 
 #include <map>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,8 +27,6 @@ struct FirewallDir {
   std::vector<firewall::Rule> rules;  // the rules, then action=accept for policy accept
   std::string error;                  // non-empty: refused, drop everything from the client
   std::string error_key;              // the key that is wrong ("0003", "policy", "")
-  std::optional<firewall::RuleError> rule_error;  // when a rule did not parse
-  std::string rule_text;                           // and its text
   friend bool operator==(const FirewallDir&, const FirewallDir&) = default;
 };
 
