@@ -4,7 +4,9 @@
 //   xfwctl rules list [VM] [--raw] | add VM RULE... [--before N] | del VM N | replace VM --file F
 //   xfwctl rules apply FILE | import-qubesdb FILE | explain VM PROTO DST[:PORT]
 //   xfwctl conntrack [VM] | conntrack flush VM
-//   xfwctl drops [--follow] | capture --drops -w FILE.pcap [--count N]
+//   xfwctl drops [--follow]
+//   xfwctl capture VM|uplink [--filter EXPR] [-w FILE|-] [--count N] [--after-nat] [--snaplen N]
+//   xfwctl capture [VM|uplink] --drops [...]
 // Talks to xfwd's control socket (--socket, default /run/xfw/control.sock). Exit status: 0 done,
 // 1 xfwd refused the request (the message says why), 2 bad usage or xfwd unreachable.
 #include <sys/socket.h>
@@ -25,7 +27,15 @@
 #include <sstream>
 #include <string>
 
+#include <pcap/pcap.h>
+#include <signal.h>
+
+#include <csignal>
+#include <memory>
+#include <span>
+
 #include "ctl/files.h"
+#include "packet/describe.h"
 #include "firewall/rule.h"
 
 using nlohmann::json;
@@ -82,6 +92,9 @@ class Connection {
       buf_.append(tmp, std::size_t(n));
     }
   }
+  // No more requests: xfwd ends a capture or a stream then, and its last lines follow.
+  void end_requests() { ::shutdown(fd_, SHUT_WR); }
+  [[nodiscard]] int fd() const { return fd_; }
   // One request, one reply; a refusal becomes Refused (with the rule and caret if any).
   json call(json req) { return call_full(std::move(req))["result"]; }
   // The whole reply (fields beside "result").
@@ -168,30 +181,105 @@ void print_drop(const json& d) {
   std::cout << line;
 }
 
-// pcap (tcpdump's format): global header, then a record per dropped frame.
-void pcap_write(std::ofstream& f, const json& d, bool header) {
-  auto put32 = [&](uint32_t v) { f.write(reinterpret_cast<const char*>(&v), 4); };
-  auto put16 = [&](uint16_t v) { f.write(reinterpret_cast<const char*>(&v), 2); };
-  if (header) {
-    put32(0xa1b2c3d4);
-    put16(2);
-    put16(4);
-    put32(0);
-    put32(0);
-    put32(65535);
-    put32(1);  // LINKTYPE_ETHERNET
-    return;
+// A tcpdump expression compiled by libpcap for Ethernet frames: [[code, jt, jf, k], ...], what
+// xfwd runs on each frame. A bad expression is the user's error, with libpcap's message.
+json compile_filter(const std::string& expr, uint32_t snaplen) {
+  std::unique_ptr<pcap_t, void (*)(pcap_t*)> p(pcap_open_dead(DLT_EN10MB, int(snaplen)), pcap_close);
+  bpf_program prog{};
+  if (!p || pcap_compile(p.get(), &prog, expr.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
+    throw Usage{"--filter: " + std::string(p ? pcap_geterr(p.get()) : "libpcap failed")};
+  json insns = json::array();
+  for (u_int i = 0; i < prog.bf_len; ++i)
+    insns.push_back({prog.bf_insns[i].code, prog.bf_insns[i].jt, prog.bf_insns[i].jf, prog.bf_insns[i].k});
+  pcap_freecode(&prog);
+  return insns;
+}
+
+std::string unhex(const std::string& hex) {
+  std::string bytes(hex.size() / 2, '\0');
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = char(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+  return bytes;
+}
+
+int capture_fd = -1;  // Ctrl-C ends the capture: xfwd then sends its counts
+extern "C" void end_capture(int) {
+  if (capture_fd >= 0) ::shutdown(capture_fd, SHUT_WR);
+}
+
+struct CaptureArgs {
+  std::string target, filter, file;
+  bool drops = false, after_nat = false;
+  std::optional<uint64_t> count;
+  uint32_t snaplen = 262144;
+};
+
+// Frames stream from xfwd until its "end" event; they go to a pcap file (or stdout, "-") or,
+// without -w, one line each to stdout. When the reader of our output goes away (tcpdump
+// quit), or on Ctrl-C, we ask xfwd to end and report its counts.
+void capture(Connection& c, const CaptureArgs& a) {
+  if (a.target.empty() && !a.drops) throw Usage{"capture: name a VM (or uplink), or give --drops"};
+  json req{{"command", "capture"}, {"target", a.target}, {"drops", a.drops}, {"after_nat", a.after_nat},
+           {"snaplen", a.snaplen}};
+  if (a.count) req["count"] = *a.count;
+  if (!a.filter.empty()) req["filter"] = compile_filter(a.filter, a.snaplen), req["filter_text"] = a.filter;
+  std::unique_ptr<pcap_t, void (*)(pcap_t*)> dead(pcap_open_dead(DLT_EN10MB, int(a.snaplen)), pcap_close);
+  std::unique_ptr<pcap_dumper_t, void (*)(pcap_dumper_t*)> dump(nullptr, pcap_dump_close);
+  if (!a.file.empty()) {
+    dump.reset(pcap_dump_open(dead.get(), a.file.c_str()));  // "-": stdout
+    if (!dump) throw Usage{"-w " + a.file + ": " + pcap_geterr(dead.get())};
+    if (pcap_dump_flush(dump.get()) != 0) throw Usage{"-w " + a.file + ": cannot write"};
   }
-  const std::string hex = d.value("head", "");
-  std::string bytes;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) bytes += char(std::stoi(hex.substr(i, 2), nullptr, 16));
-  const int64_t ms = d["time_ms"];
-  put32(uint32_t(ms / 1000));
-  put32(uint32_t(ms % 1000 * 1000));
-  put32(uint32_t(bytes.size()));
-  put32(d["len"].get<uint32_t>());
-  f.write(bytes.data(), std::streamsize(bytes.size()));
-  f.flush();
+  const json res = c.call(req);
+  std::string what = a.drops ? "dropped frames" + (a.target.empty() ? "" : " of " + a.target) : a.target;
+  if (a.after_nat) what += " (on the uplink, after NAT)";
+  if (!a.filter.empty()) what += " matching '" + a.filter + "'";
+  std::fprintf(stderr, "capturing %s to %s%s\n", what.c_str(),
+               a.file.empty() ? "stdout" : a.file == "-" ? "stdout (pcap)" : a.file.c_str(),
+               a.count ? "" : "; Ctrl-C stops");
+  if (!a.drops && res.value("vifs", 0) == 0)
+    std::fprintf(stderr, "(%s has no vif attached now: waiting for it)\n", a.target.c_str());
+  capture_fd = c.fd();
+  struct sigaction sa{};
+  sa.sa_handler = end_capture;
+  sa.sa_flags = SA_RESTART | SA_RESETHAND;  // a second Ctrl-C ends xfwctl at once
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);  // a closed pipe is seen as a failed write
+  bool reading = true;  // our reader still takes output
+  uint64_t written = 0;
+  for (;;) {
+    auto e = c.next();
+    if (!e) throw Refused{"xfwd ended the capture without its counts (it stopped?): " + std::to_string(written) + " frames written"};
+    if ((*e)["event"] == "end") {
+      const uint64_t lost = (*e)["lost"];
+      std::fprintf(stderr, "%llu frames captured, %llu lost%s\n", static_cast<unsigned long long>(written),
+                   static_cast<unsigned long long>(lost), lost ? " (the reader fell behind; they are not in the capture)" : "");
+      return;
+    }
+    if ((*e)["event"] != "frame" || !reading) continue;
+    const std::string bytes = unhex((*e)["data"].get<std::string>());
+    const int64_t us = (*e)["time_us"];
+    if (dump) {
+      pcap_pkthdr h{};
+      h.ts.tv_sec = time_t(us / 1000000);
+      h.ts.tv_usec = suseconds_t(us % 1000000);
+      h.caplen = bpf_u_int32(bytes.size());
+      h.len = (*e)["len"].get<bpf_u_int32>();
+      pcap_dump(reinterpret_cast<u_char*>(dump.get()), &h, reinterpret_cast<const u_char*>(bytes.data()));
+      reading = pcap_dump_flush(dump.get()) == 0;
+    } else {
+      std::string line = clock_of(us / 1000) + "." + std::to_string(1000000 + us % 1000000).substr(1) + " ";
+      if (e->contains("vm")) line += ((*e)["vm"].get<std::string>().empty() ? std::string("(uplink)") : (*e)["vm"].get<std::string>()) + " ";
+      line += (*e)["dir"].get<std::string>() + " " +
+              xfw::packet::describe(std::as_bytes(std::span(bytes.data(), bytes.size()))) + ", " +
+              std::to_string((*e)["len"].get<uint64_t>()) + " bytes";
+      if (e->contains("reason")) line += " [" + (*e)["reason"].get<std::string>() + "]";
+      std::cout << line << std::endl;
+      reading = bool(std::cout);
+    }
+    if (reading) ++written;
+    else c.end_requests();  // tcpdump (or head) went away: stop, and hear how it went
+  }
 }
 
 // The first word that is neither an option nor --socket's value must name one of a's
@@ -272,13 +360,15 @@ int main(int argc, char** argv) {
   auto* drops = app.add_subcommand("drops", "recent drops with VM, packet and reason");
   bool follow = false;
   drops->add_flag("--follow,-f", follow, "keep printing new drops");
-  auto* capture = app.add_subcommand("capture", "write dropped frames to a pcap file");
-  bool cap_drops = false;
-  std::string cap_file;
-  std::optional<uint64_t> cap_count;
-  capture->add_flag("--drops", cap_drops, "capture dropped frames")->required();
-  capture->add_option("-w", cap_file, "pcap file to write")->required();
-  capture->add_option("--count", cap_count, "stop after N frames");
+  auto* capture_cmd = app.add_subcommand("capture", "frames of a VM or of the uplink, or dropped frames, as lines or as pcap (tcpdump, Wireshark)");
+  CaptureArgs cap;
+  capture_cmd->add_option("TARGET", cap.target, "a VM's name or address, or uplink");
+  capture_cmd->add_option("--filter", cap.filter, "tcpdump's filter expression, compiled by libpcap: 'tcp port 443'");
+  capture_cmd->add_option("-w", cap.file, "write pcap to FILE (- for stdout: | tcpdump -nr -)");
+  capture_cmd->add_option("--count,-c", cap.count, "stop after N frames");
+  capture_cmd->add_flag("--drops", cap.drops, "dropped frames (of TARGET, or all), with their reasons");
+  capture_cmd->add_flag("--after-nat", cap.after_nat, "the VM's frames as they are on the uplink");
+  capture_cmd->add_option("--snaplen,-s", cap.snaplen, "bytes kept of each frame")->check(CLI::Range(1, 262144));
 
   // --json and --socket may come after the subcommand too (`xfwctl rules explain ... --json`).
   std::function<void(CLI::App*)> fall = [&](CLI::App* a) {
@@ -445,22 +535,8 @@ int main(int argc, char** argv) {
         as_json ? (void)(std::cout << e->dump() << "\n") : print_drop(*e);
         std::cout.flush();
       }
-    } else if (*capture) {
-      std::ofstream f(cap_file, std::ios::binary | std::ios::trunc);
-      if (!f) throw Usage{"cannot write " + cap_file};
-      pcap_write(f, json{}, true);
-      c.send({{"command", "drops"}, {"follow", true}, {"bytes", true}});
-      auto r = c.next();
-      if (!r || !r->value("ok", false)) throw Refused{r ? r->value("error", "refused") : "no reply"};
-      uint64_t n = 0;
-      std::fprintf(stderr, "capturing dropped frames to %s%s\n", cap_file.c_str(), cap_count ? "" : " (Ctrl-C stops)");
-      while (!cap_count || n < *cap_count) {
-        auto e = c.next();
-        if (!e) break;
-        pcap_write(f, *e, false);
-        ++n;
-      }
-      std::fprintf(stderr, "%llu frames written\n", static_cast<unsigned long long>(n));
+    } else if (*capture_cmd) {
+      capture(c, cap);
     }
   } catch (const Usage& u) {
     std::fprintf(stderr, "xfwctl: %s\n", u.msg.c_str());

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <deque>
 #include <vector>
 
@@ -16,7 +17,9 @@ struct ControlServer::Conn {
   boost::asio::local::stream_protocol::socket sock;
   boost::asio::streambuf in{kMaxRequest + 1};
   std::deque<std::string> out;  // lines waiting to be written
-  bool subscribed = false;
+  std::size_t queued = 0;       // their bytes
+  std::shared_ptr<Stream> stream;  // set: the reply is written, events follow
+  bool closing = false;         // close once `out` is written
 };
 
 ControlServer::ControlServer(boost::asio::io_context& io, std::string path, std::optional<gid_t> group,
@@ -52,15 +55,13 @@ void ControlServer::stop() {
   stopped_ = true;
   boost::system::error_code ec;
   acceptor_.close(ec);
-  for (auto& w : subscribers_)
-    if (auto c = w.lock()) c->sock.close(ec);
+  for (auto& w : streams_)
+    if (auto c = w.lock()) {
+      c->closing = true;  // its Stream writes nothing more (and never reaches a server that is gone)
+      c->sock.close(ec);
+    }
+  streams_.clear();
   ::unlink(path_.c_str());
-}
-
-std::size_t ControlServer::subscribers() const {
-  std::size_t n = 0;
-  for (const auto& w : subscribers_) n += !w.expired();
-  return n;
 }
 
 // Root, or a member of the configured group (primary or supplementary), by SO_PEERCRED.
@@ -94,7 +95,7 @@ void ControlServer::accept() {
       if (allowed(c->sock.native_handle(), &who)) {
         read(c);
       } else {
-        write(c, nlohmann::json{{"ok", false}, {"error", "permission denied: " + who + " is neither root nor in the xfw control group"}}.dump() + "\n");
+        (void)write(c, nlohmann::json{{"ok", false}, {"error", "permission denied: " + who + " is neither root nor in the xfw control group"}}.dump() + "\n");
         c->sock.shutdown(boost::asio::socket_base::shutdown_receive, ec);
       }
     }
@@ -106,14 +107,15 @@ void ControlServer::read(const std::shared_ptr<Conn>& c) {
   boost::asio::async_read_until(c->sock, c->in, '\n', [this, c](boost::system::error_code ec, std::size_t n) {
     if (stopped_) return;
     if (ec == boost::asio::error::not_found) {  // longer than kMaxRequest without a newline
-      write(c, nlohmann::json{{"ok", false}, {"error", "request too long (limit 65536 bytes)"}}.dump() + "\n");
+      (void)write(c, nlohmann::json{{"ok", false}, {"error", "request too long (limit 65536 bytes)"}}.dump() + "\n");
       boost::system::error_code ignored;
       c->sock.shutdown(boost::asio::socket_base::shutdown_receive, ignored);
       return;
     }
-    if (ec) return;  // closed
+    if (ec) return end(c);  // closed (a stream's client ends it so)
     std::string line(boost::asio::buffers_begin(c->in.data()), boost::asio::buffers_begin(c->in.data()) + long(n));
     c->in.consume(n);
+    if (c->stream) return read(c);  // a stream takes no more requests; only its end counts
     Reply reply;
     const auto req = nlohmann::json::parse(line, nullptr, false);
     if (req.is_discarded() || !req.is_object()) {
@@ -127,43 +129,72 @@ void ControlServer::read(const std::shared_ptr<Conn>& c) {
         reply.body = {{"ok", false}, {"error", std::string("bad request: ") + e.what()}};
       }
     }
-    write(c, reply.body.dump() + "\n");
-    if (reply.subscribe && !c->subscribed) {
-      c->subscribed = true;
-      subscribers_.push_back(c);
+    (void)write(c, reply.body.dump() + "\n", true);
+    if (reply.stream) {
+      c->stream.reset(new Stream(*this, c));
+      std::erase_if(streams_, [](const std::weak_ptr<Conn>& w) { return w.expired(); });
+      streams_.push_back(c);
+      reply.stream(c->stream);
     }
     read(c);
   });
 }
 
-void ControlServer::write(const std::shared_ptr<Conn>& c, std::string line) {
-  if (c->out.size() > 1024) return;  // a subscriber that does not read loses events, not memory
+// A reply is always queued; an event only while the backlog has room.
+bool ControlServer::write(const std::shared_ptr<Conn>& c, std::string line, bool past_limit) {
+  if (!c->sock.is_open() || (!past_limit && c->queued + line.size() > kMaxBacklog)) return false;
+  c->queued += line.size();
   c->out.push_back(std::move(line));
   if (c->out.size() == 1) flush(c);  // else a write is under way and will continue
+  return true;
 }
 
 void ControlServer::flush(const std::shared_ptr<Conn>& c) {
   boost::asio::async_write(c->sock, boost::asio::buffer(c->out.front()),
                            [this, c](boost::system::error_code ec, std::size_t) {
+                             c->queued -= c->out.front().size();
                              c->out.pop_front();
+                             boost::system::error_code ignored;
                              if (ec) {
                                c->out.clear();
-                               return;
+                               c->queued = 0;
+                               c->sock.close(ignored);
+                               return end(c);
                              }
-                             if (!c->out.empty()) flush(c);
+                             if (!c->out.empty()) return flush(c);
+                             if (c->closing) c->sock.close(ignored);
                            });
 }
 
-void ControlServer::publish(const nlohmann::json& event) {
-  const std::string line = event.dump() + "\n";
-  for (auto it = subscribers_.begin(); it != subscribers_.end();) {
-    if (auto c = it->lock(); c && c->sock.is_open()) {
-      write(c, line);
-      ++it;
-    } else {
-      it = subscribers_.erase(it);
-    }
-  }
+// The client closed its side, or the connection broke: a stream's owner hears of it once.
+void ControlServer::end(const std::shared_ptr<Conn>& c) {
+  if (!c->stream || stopped_) return;
+  const auto s = std::move(c->stream);
+  if (s->on_end) std::exchange(s->on_end, nullptr)();
+}
+
+bool ControlServer::Stream::send(std::string line) {
+  const auto c = conn_.lock();
+  return c && !c->closing && server_.write(c, std::move(line));
+}
+
+void ControlServer::Stream::finish(std::string line) {
+  const auto c = conn_.lock();
+  if (!c || c->closing) return;
+  c->closing = true;
+  on_end = nullptr;  // it ended here
+  boost::system::error_code ignored;
+  if (line.empty() ? c->out.empty() : !server_.write(c, std::move(line), true)) c->sock.close(ignored);
+}
+
+std::size_t ControlServer::Stream::room() const {
+  const auto c = conn_.lock();
+  return c && !c->closing && c->sock.is_open() ? kMaxBacklog - std::min(c->queued, kMaxBacklog) : 0;
+}
+
+bool ControlServer::Stream::open() const {
+  const auto c = conn_.lock();
+  return c && !c->closing && c->sock.is_open();
 }
 
 }  // namespace xfw::daemon

@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include <spdlog/spdlog.h>
+
 #include "nat/rewrite.h"
 #include "packet/parse.h"
 
@@ -98,6 +100,15 @@ json drop_json(const DropRecord& d, bool with_bytes) {
   return j;
 }
 
+void publish_drop(ControlContext& ctx, const DropRecord& d) {
+  if (ctx.drop_followers.empty()) return;
+  json e = drop_json(d, true);
+  e["event"] = "drop";
+  const std::string line = e.dump() + "\n";
+  std::erase_if(ctx.drop_followers, [](const auto& s) { return !s->open(); });
+  for (const auto& s : ctx.drop_followers) (void)s->send(line);  // a follower that is behind misses it
+}
+
 // Stores, then applies. Nothing changes if storing fails.
 std::variant<std::size_t, StoreError> commit_rules(ControlContext& ctx, RuleMap next) {
   if (ctx.qubesdb) {
@@ -130,7 +141,7 @@ std::size_t expire_rules(ControlContext& ctx, int64_t now, std::string* error) {
 }
 
 ControlServer::Reply handle_control(ControlContext& ctx, const json& req) {
-  if (!req.contains("command") || !req["command"].is_string()) return {fail("missing \"command\""), false};
+  if (!req.contains("command") || !req["command"].is_string()) return {fail("missing \"command\"")};
   const std::string cmd = req["command"];
   auto& pl = ctx.dp.pipeline();
   const int64_t now = Dataplane::now_ms();
@@ -155,8 +166,7 @@ ControlServer::Reply handle_control(ControlContext& ctx, const json& req) {
                        return json{{"socket", q.socket_path()}, {"connected", q.connected()}, {"synced", q.synced()},
                                    {"connects", q.connects()}, {"clients", q.rules().size()},
                                    {"last_error", q.last_error()}, {"values", q.values()}};
-                     }()}}),
-            false};
+                     }()}})};
   }
   if (cmd == "vifs") {
     json a = json::array();
@@ -180,13 +190,13 @@ ControlServer::Reply handle_control(ControlContext& ctx, const json& req) {
       if (!d.refused.empty()) v["refused"] = d.refused;
       a.push_back(v);
     }
-    return {ok(a), false};
+    return {ok(a)};
   }
   if (cmd == "rules.list") {
     json r = json::object(), sources = json::object(), refused = json::object();
     const bool one = req.contains("vm");
     if (one)
-      if (auto e = vm_arg(req, &vm)) return {fail(*e), false};
+      if (auto e = vm_arg(req, &vm)) return {fail(*e)};
     for (const auto& [name, list] : ctx.rules)
       if (!one || name == vm) r[name] = rule_texts(list), sources[name] = "local";
     if (ctx.qubesdb) {
@@ -201,59 +211,59 @@ ControlServer::Reply handle_control(ControlContext& ctx, const json& req) {
     json reply = ok(r);
     reply["sources"] = sources;
     reply["refused"] = refused;
-    return {reply, false};
+    return {reply};
   }
   if (cmd == "rules.add") {
-    if (auto e = vm_arg(req, &vm)) return {fail(*e), false};
+    if (auto e = vm_arg(req, &vm)) return {fail(*e)};
     std::vector<firewall::Rule> one;
-    if (auto e = parse_rules(json::array({req.value("rule", json())}), one)) return {*e, false};
+    if (auto e = parse_rules(json::array({req.value("rule", json())}), one)) return {*e};
     RuleMap next = ctx.rules;
     auto& list = next[vm];
     std::size_t at = list.size();
     if (req.contains("before")) {
       if (!req["before"].is_number_unsigned() || req["before"].get<std::size_t>() >= list.size())
-        return {fail("--before: " + vm + " has no rule " + req["before"].dump() + " (it has " + std::to_string(list.size()) + ")"), false};
+        return {fail("--before: " + vm + " has no rule " + req["before"].dump() + " (it has " + std::to_string(list.size()) + ")")};
       at = req["before"].get<std::size_t>();
     }
     list.insert(list.begin() + long(at), one[0]);
     json r = commit(ctx, std::move(next));
     if (r["ok"]) r["result"]["number"] = at;
-    return {r, false};
+    return {r};
   }
   if (cmd == "rules.del") {
-    if (auto e = vm_arg(req, &vm)) return {fail(*e), false};
+    if (auto e = vm_arg(req, &vm)) return {fail(*e)};
     const auto it = ctx.rules.find(vm);
     const std::size_t have = it == ctx.rules.end() ? 0 : it->second.size();
     if (!req.contains("number") || !req["number"].is_number_unsigned() || req["number"].get<std::size_t>() >= have)
-      return {fail(vm + " has no rule " + req.value("number", json()).dump() + " (it has " + std::to_string(have) + ")"), false};
+      return {fail(vm + " has no rule " + req.value("number", json()).dump() + " (it has " + std::to_string(have) + ")")};
     RuleMap next = ctx.rules;
     next[vm].erase(next[vm].begin() + long(req["number"].get<std::size_t>()));
-    return {commit(ctx, std::move(next)), false};
+    return {commit(ctx, std::move(next))};
   }
   if (cmd == "rules.replace") {
-    if (auto e = vm_arg(req, &vm)) return {fail(*e), false};
+    if (auto e = vm_arg(req, &vm)) return {fail(*e)};
     std::vector<firewall::Rule> list;
-    if (auto e = parse_rules(req.value("rules", json()), list)) return {*e, false};
+    if (auto e = parse_rules(req.value("rules", json()), list)) return {*e};
     RuleMap next = ctx.rules;
     next[vm] = std::move(list);
-    return {commit(ctx, std::move(next)), false};
+    return {commit(ctx, std::move(next))};
   }
   if (cmd == "rules.apply" || cmd == "rules.merge") {  // merge: only the VMs given change
-    if (!req.contains("rules") || !req["rules"].is_object()) return {fail("rules: expected {vm: [rules]}"), false};
+    if (!req.contains("rules") || !req["rules"].is_object()) return {fail("rules: expected {vm: [rules]}")};
     RuleMap next = cmd == "rules.merge" ? ctx.rules : RuleMap{};
     for (const auto& [name, list] : req["rules"].items()) {
-      if (!valid_vm_name(name)) return {fail("bad VM name \"" + name + "\""), false};
+      if (!valid_vm_name(name)) return {fail("bad VM name \"" + name + "\"")};
       next[name].clear();
       if (auto e = parse_rules(list, next[name])) {
         (*e)["vm"] = name;
         (*e)["error"] = name + " " + (*e)["error"].get<std::string>();
-        return {*e, false};
+        return {*e};
       }
     }
-    return {commit(ctx, std::move(next)), false};
+    return {commit(ctx, std::move(next))};
   }
   if (cmd == "rules.explain") {
-    if (auto e = vm_arg(req, &vm)) return {fail(*e), false};
+    if (auto e = vm_arg(req, &vm)) return {fail(*e)};
     const std::string proto = req.value("proto", "");
     const std::string dst = req.value("dst", "");
     firewall::FlowQuery q;
@@ -263,39 +273,38 @@ ControlServer::Reply handle_control(ControlContext& ctx, const json& req) {
       q.v6 = true;
       q.dst6 = *a6;
     } else {
-      return {fail("dst: not an IPv4 or IPv6 address: \"" + dst + "\""), false};
+      return {fail("dst: not an IPv4 or IPv6 address: \"" + dst + "\"")};
     }
     if (proto == "tcp") q.proto = 6;
     else if (proto == "udp") q.proto = 17;
     else if (proto == "icmp") q.proto = q.v6 ? 58 : 1;
-    else return {fail("proto: must be tcp, udp or icmp"), false};
+    else return {fail("proto: must be tcp, udp or icmp")};
     if (req.contains("port")) {
       if (!req["port"].is_number_unsigned() || req["port"].get<uint32_t>() > 65535 || q.proto == 1 || q.proto == 58)
-        return {fail("port: 0..65535, with tcp or udp"), false};
+        return {fail("port: 0..65535, with tcp or udp")};
       q.dport = req["port"].get<uint16_t>();
     }
     q.icmp_type = uint8_t(req.value("icmp_type", q.v6 ? 128 : 8));
     const auto x = pl.explain(vm, q);
     const char* source = pl.rules_source(vm);
     return {ok(json{{"verdict", x.verdict}, {"rule", x.rule ? json(*x.rule) : json(nullptr)}, {"reason", x.reason},
-                    {"source", *source ? source : "default"}}),
-            false};
+                    {"source", *source ? source : "default"}})};
   }
   if (cmd == "conntrack") {
     const bool one = req.contains("vm");
     if (one)
-      if (auto e = vm_arg(req, &vm)) return {fail(*e), false};
+      if (auto e = vm_arg(req, &vm)) return {fail(*e)};
     json a = json::array();
     pl.conntrack().for_each([&](uint32_t, const nat::Flow& f) {
       if (f.expires <= now) return;
       json j = flow_json(pl, pl.conntrack(), f, now);
       if (!one || j["vm"] == vm) a.push_back(std::move(j));
     });
-    return {ok(a), false};
+    return {ok(a)};
   }
   if (cmd == "conntrack.flush") {
-    if (auto e = vm_arg(req, &vm)) return {fail(*e), false};
-    return {ok(json{{"flushed", pl.flush_flows(vm)}}), false};
+    if (auto e = vm_arg(req, &vm)) return {fail(*e)};
+    return {ok(json{{"flushed", pl.flush_flows(vm)}})};
   }
   if (cmd == "stats") {
     json drops = json::object();
@@ -317,16 +326,34 @@ ControlServer::Reply handle_control(ControlContext& ctx, const json& req) {
                     {"uplink_forwarded", ctx.dp.uplink_forwarded()},
                     {"segmented", ctx.dp.segmented()},
                     {"gso_to_vms", ctx.dp.gso_to_vms()},
-                    {"gso_to_uplink", ctx.dp.gso_to_uplink()}}),
-            false};
+                    {"gso_to_uplink", ctx.dp.gso_to_uplink()}})};
   }
   if (cmd == "drops") {
     const bool bytes = req.value("bytes", false);
     json a = json::array();
     for (const auto& d : ctx.dp.recent_drops()) a.push_back(drop_json(d, bytes));
-    return {ok(a), req.value("follow", false)};
+    if (!req.value("follow", false)) return {ok(a)};
+    return {ok(a), [&ctx](const std::shared_ptr<ControlServer::Stream>& s) {
+              s->on_end = [&ctx, p = s.get()] { std::erase_if(ctx.drop_followers, [p](const auto& f) { return f.get() == p; }); };
+              ctx.drop_followers.push_back(s);
+            }};
   }
-  return {fail("unknown command \"" + cmd + "\""), false};
+  if (cmd == "capture") {
+    auto spec = capture_spec(req);
+    if (const auto* e = std::get_if<std::string>(&spec)) return {fail(*e)};
+    auto& cs = std::get<CaptureSpec>(spec);
+    std::size_t vifs = 0;  // of the VM, attached now (a capture may wait for its VM to start)
+    for (const auto& v : ctx.dp.vifs()) vifs += v.up && pl.client_is(v.info.id, cs.target);
+    if (!cs.drops && cs.target == "uplink") vifs = ctx.uplink.empty() ? 0 : 1;
+    if (ctx.dp.captures().size() >= kMaxCaptures) return {fail("too many captures running (" + std::to_string(kMaxCaptures) + ")")};
+    return {ok(json{{"vifs", vifs}}), [&ctx, cs = std::move(cs)](const std::shared_ptr<ControlServer::Stream>& s) mutable {
+              spdlog::info("capture of {}{}{} started{}", cs.drops ? "drops" : "", cs.drops && !cs.target.empty() ? " of " : "",
+                           cs.target, cs.filter.empty() ? "" : " (" + cs.filter + ")");
+              const uint64_t id = ctx.dp.captures().add(std::move(cs), std::make_shared<StreamSink>(s));
+              s->on_end = [&ctx, id] { ctx.dp.captures().end(id, "reader"); };
+            }};
+  }
+  return {fail("unknown command \"" + cmd + "\"")};
 }
 
 }  // namespace xfw::daemon

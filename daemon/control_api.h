@@ -14,6 +14,9 @@
 //   conntrack [vm]  /  conntrack.flush vm
 //   stats                        drops per reason (pipeline and netback), per vif
 //   drops [follow]               recent drops; with follow, new ones stream as events
+//   capture target [after_nat] [drops] [filter] [snaplen] [count]
+//                                frames stream as events (capture.h) until the client closes
+//                                its side, `count` were sent, or xfwd stops
 // A rule change is checked whole, written to the state directory (rules_store.h) and only then
 // applied; if either fails nothing changes. Errors in rules name the rule's number and carry
 // the bad word's offset and length.
@@ -39,10 +42,15 @@ struct ControlContext {
   std::string uplink;       // interface name, "" if none
   int64_t started_ms = 0;   // steady clock
   const QubesDbLink* qubesdb = nullptr;  // [qubesdb] enabled: its rules are not xfwctl's to change
+  std::vector<std::shared_ptr<ControlServer::Stream>> drop_followers;  // `drops --follow`
 };
+inline constexpr std::size_t kMaxCaptures = 16;
+
 
 [[nodiscard]] ControlServer::Reply handle_control(ControlContext& ctx, const nlohmann::json& req);
 [[nodiscard]] nlohmann::json drop_json(const DropRecord& d, bool with_bytes);
+// A recorded drop to every `drops --follow` stream.
+void publish_drop(ControlContext& ctx, const DropRecord& d);
 // Applies a whole new rule map to the pipeline (after it was stored); returns flows cut. VMs
 // whose rules come from QubesDB are left alone (`qubesdb` may be null).
 std::size_t apply_rules(firewall::Pipeline& pl, const RuleMap& old_rules, const RuleMap& new_rules,

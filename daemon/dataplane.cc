@@ -1,5 +1,6 @@
 #include "daemon/dataplane.h"
 
+#include "packet/describe.h"
 #include "packet/segment.h"
 
 #include <spdlog/spdlog.h>
@@ -8,31 +9,6 @@
 #include <cstring>
 
 namespace xfw::daemon {
-
-// "tcp 10.137.0.6:40000 -> 192.0.2.1:80", "arp who-has 10.137.0.1", "ipv6 ...": for the drop log.
-std::string describe(std::span<const std::byte> frame) {
-  const auto r = packet::parse(frame);
-  if (const auto* e = std::get_if<packet::ParseError>(&r)) return std::string("malformed: ") + packet::name(*e);
-  const auto& p = std::get<packet::Parsed>(r);
-  if (p.l3 == packet::L3::arp) return (p.arp_op == 1 ? "arp who-has " : "arp reply ") + p.arp_tpa.str();
-  if (p.l3 == packet::L3::other) return fmt::format("ethertype {:#06x}", p.ethertype);
-  const bool v6 = p.l3 == packet::L3::ipv6;
-  const std::string src = v6 ? p.src6.str() : p.src4.str(), dst = v6 ? p.dst6.str() : p.dst4.str();
-  auto ep = [&](const std::string& a, uint16_t port) { return v6 ? "[" + a + "]:" + std::to_string(port) : a + ":" + std::to_string(port); };
-  switch (p.proto) {
-    case packet::ipproto::tcp:
-    case packet::ipproto::udp:
-      if (p.has_l4)
-        return std::string(p.proto == packet::ipproto::tcp ? "tcp " : "udp ") + ep(src, p.sport) + " -> " + ep(dst, p.dport);
-      break;
-    case packet::ipproto::icmp:
-    case packet::ipproto::icmpv6:
-      if (p.has_l4)
-        return std::string(v6 ? "icmpv6 " : "icmp ") + src + " -> " + dst + " type " + std::to_string(p.icmp_type);
-      break;
-  }
-  return "proto " + std::to_string(p.proto) + " " + src + " -> " + dst;
-}
 
 Dataplane::Dataplane(firewall::PipelineConfig cfg, uint64_t seed)
     : pipeline_(std::move(cfg), *this, seed) {}
@@ -60,7 +36,10 @@ void Dataplane::attach_self(SelfTap& tap, packet::Ipv4Addr addr) {
 }
 
 void Dataplane::from_self(std::span<const std::byte> f) {
+  if (captures_.active()) captures_.frame(Tap::from_vm, kSelf, f);
+  from_vm_ = kSelf;
   count(pipeline_.from_client(kSelf, f, {}, now_ms()), vifs_.empty() ? nullptr : &vifs_[0], f);
+  from_vm_.reset();
 }
 
 void Dataplane::count(std::optional<firewall::DropReason> r, VifStats* v, std::span<const std::byte> frame) {
@@ -70,6 +49,8 @@ void Dataplane::count(std::optional<firewall::DropReason> r, VifStats* v, std::s
   }
   ++drops_[std::size_t(*r)];
   if (v) ++v->dropped;
+  if (captures_.active())
+    captures_.frame(Tap::drop, v ? std::optional(v->info.id) : std::nullopt, frame, firewall::name(*r));
   record(*r, v, frame);
 }
 
@@ -91,7 +72,7 @@ void Dataplane::record(firewall::DropReason r, const VifStats* v, std::span<cons
   d.reason = r;
   d.len = uint32_t(frame.size());
   d.head.assign(frame.begin(), frame.begin() + long(std::min(frame.size(), kSnapLen)));
-  d.what = describe(frame);
+  d.what = packet::describe(frame);
   spdlog::debug("drop: {} {} {}", d.vm.empty() ? "(uplink)" : d.vm, firewall::name(r), d.what);
   if (recent_.size() == kDropLog) recent_.pop_front();
   recent_.push_back(std::move(d));
@@ -120,13 +101,24 @@ std::string Dataplane::drop_summary(int seconds) {
 void Dataplane::from_guest(netback::VifId v, std::span<const std::byte> f, netback::TxFlags fl) {
   const auto id = to_pipeline(v);
   VifStats* s = id.slot < vifs_.size() ? &vifs_[id.slot] : nullptr;
+  if (captures_.active()) captures_.frame(Tap::from_vm, id, f);
+  from_vm_ = id;
   count(pipeline_.from_client(id, f, fl, now_ms()), s, f);
+  from_vm_.reset();
 }
 
 void Dataplane::from_uplink(std::span<const std::byte> f, bool csum_blank) {
+  if (captures_.active()) captures_.frame(Tap::from_uplink, std::nullopt, f);
+  uplink_frame_ = f;
   const auto r = pipeline_.from_uplink(f, now_ms(), csum_blank);
+  uplink_frame_ = {};
   if (!r) ++uplink_forwarded_;
   count(r, nullptr, f);
+}
+
+void Dataplane::send_uplink(std::span<const std::byte> f, const std::optional<UplinkOffload>& o) {
+  if (captures_.active()) captures_.frame(Tap::to_uplink, from_vm_, f);
+  uplink_->send(f, o);
 }
 
 // A TCP super-frame (longer than a VM's link; its checksum partial) goes out whole,
@@ -135,18 +127,18 @@ void Dataplane::from_uplink(std::span<const std::byte> f, bool csum_blank) {
 // than the MTU that is not TCP cannot leave.
 void Dataplane::to_uplink(std::span<const std::byte> f, uint16_t gso_size) {
   if (!uplink_) return;
-  if (f.size() <= 14 + firewall::kVmMtu) return uplink_->send(f);
+  if (f.size() <= 14 + firewall::kVmMtu) return send_uplink(f);
   const auto parsed = packet::parse(f);
   const auto* p = std::get_if<packet::Parsed>(&parsed);
   if (!p || !firewall::is_super_frame(*p)) {
-    if (f.size() <= 14 + uplink_->mtu()) return uplink_->send(f);
+    if (f.size() <= 14 + uplink_->mtu()) return send_uplink(f);
     return count(firewall::DropReason::too_big_for_uplink, nullptr, f);
   }
   const std::size_t hdrs = p->l4_off + packet::tcp_header_len(f, *p);
   if (hdrs >= 14 + uplink_->mtu()) return count(firewall::DropReason::too_big_for_uplink, nullptr, f);
   const auto room = uint16_t(14 + uplink_->mtu() - hdrs);
   const bool segment = f.size() > 14 + uplink_->mtu();
-  uplink_->send(f, UplinkOffload{segment ? (gso_size > 0 ? std::min(gso_size, room) : room) : uint16_t(0),
+  send_uplink(f, UplinkOffload{segment ? (gso_size > 0 ? std::min(gso_size, room) : room) : uint16_t(0),
                              p->l3 == packet::L3::ipv6, p->l4_off, uint16_t(hdrs)});
   if (segment) ++gso_to_uplink_;
 }
@@ -156,6 +148,7 @@ void Dataplane::to_uplink(std::span<const std::byte> f, uint16_t gso_size) {
 // offered GSO, and is cut into segments here for one that did not; a long frame that is not
 // TCP is dropped and counted.
 void Dataplane::to_vif(netback::VifId v, std::span<const std::byte> f) {
+  if (captures_.active() && !uplink_frame_.empty()) captures_.frame(Tap::from_uplink_to_vm, v, uplink_frame_);
   if (f.size() <= 14 + firewall::kVmMtu) return deliver(v, f);
   const auto parsed = packet::parse(f);
   const auto* p = std::get_if<packet::Parsed>(&parsed);
@@ -167,6 +160,7 @@ void Dataplane::to_vif(netback::VifId v, std::span<const std::byte> f) {
   const uint8_t type = p->l3 == packet::L3::ipv6 ? netback::kGsoTcpV6 : netback::kGsoTcpV4;
   const netback::VifId nid{v.slot - 1, v.gen};
   if (v.slot != kSelf.slot && nb_ && f.size() <= 65535 && nb_->takes_gso(nid, type)) {
+    if (captures_.active()) captures_.frame(Tap::to_vm, v, f);
     (void)nb_->to_guest(nid, f, netback::Gso{uint16_t(14 + firewall::kVmMtu - hdrs), type});
     ++gso_to_vms_;
     return;
@@ -176,6 +170,7 @@ void Dataplane::to_vif(netback::VifId v, std::span<const std::byte> f) {
 }
 
 void Dataplane::deliver(netback::VifId v, std::span<const std::byte> f) {
+  if (captures_.active()) captures_.frame(Tap::to_vm, v, f);
   if (v.slot == kSelf.slot) {
     if (self_) self_->send(f);
   } else if (nb_) {

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/capture.h"
 #include "daemon/self_tap.h"
 #include "daemon/uplink.h"
 #include "firewall/pipeline.h"
@@ -46,8 +47,6 @@ struct VifStats {
   uint64_t forwarded = 0, dropped = 0;
 };
 
-[[nodiscard]] std::string describe(std::span<const std::byte> frame);
-
 class Dataplane final : public netback::FrameSink, public firewall::Egress {
  public:
   Dataplane(firewall::PipelineConfig cfg, uint64_t seed);
@@ -74,6 +73,7 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
   }
 
   firewall::Pipeline& pipeline() { return pipeline_; }
+  Captures& captures() { return captures_; }
   [[nodiscard]] const std::array<uint64_t, kDropReasons>& drops() const { return drops_; }
   [[nodiscard]] const std::vector<VifStats>& vifs() const { return vifs_; }
   [[nodiscard]] uint64_t uplink_forwarded() const { return uplink_forwarded_; }
@@ -103,8 +103,14 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
   void count(std::optional<firewall::DropReason> r, VifStats* v, std::span<const std::byte> frame);
   void record(firewall::DropReason r, const VifStats* v, std::span<const std::byte> frame);
   void deliver(netback::VifId v, std::span<const std::byte> f);
+  void send_uplink(std::span<const std::byte> f, const std::optional<UplinkOffload>& o = std::nullopt);
 
   firewall::Pipeline pipeline_;
+  Captures captures_{pipeline_};
+  // What the pipeline is working on, for the capture taps: the VM whose frame it is, or the
+  // frame read from the uplink.
+  std::optional<netback::VifId> from_vm_;
+  std::span<const std::byte> uplink_frame_;
   netback::Netback* nb_ = nullptr;
   Uplink* uplink_ = nullptr;
   std::array<uint64_t, kDropReasons> drops_{};

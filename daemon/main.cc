@@ -250,7 +250,7 @@ int main(int argc, char** argv) {
   });
   // What xfwctl and SIGHUP change rules through (store, then apply).
   daemon::ControlContext ctl_ctx{nb, dp, rules, rules_path, cfg.uplink.interface, daemon::Dataplane::now_ms(),
-                                 qubesdb.get()};
+                                 qubesdb.get(), {}};
   // SIGHUP: load the [rules] of the config file again (into the state), all VMs at once; a bad
   // file changes nothing.
   std::function<void()> wait_hup = [&] {
@@ -287,12 +287,7 @@ int main(int argc, char** argv) {
     control = daemon::ControlServer::open(
         io, control_socket, gid, [&](const nlohmann::json& req) { return daemon::handle_control(ctl_ctx, req); }, &err);
     if (!control) return fail(err);
-    dp.on_drop = [&](const daemon::DropRecord& d) {
-      if (control->subscribers() == 0) return;
-      nlohmann::json e = daemon::drop_json(d, true);
-      e["event"] = "drop";
-      control->publish(e);
-    };
+    dp.on_drop = [&](const daemon::DropRecord& d) { daemon::publish_drop(ctl_ctx, d); };
     control->start();
   }
   // Temporary rules (expire=, as qvm-firewall's): gone within a second of their time.

@@ -23,6 +23,7 @@
 #include <set>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "firewall/client.h"
@@ -131,6 +132,8 @@ class Pipeline {
   void tick(int64_t now);  // expiry, ARP for the uplink gateway, DNS for dsthost names
   [[nodiscard]] const nat::ConnTrack& conntrack() const { return ct_; }
   [[nodiscard]] std::string vm_of(netback::VifId vif) const;
+  // Is `key` the name or one of the addresses of the client on `vif`?
+  [[nodiscard]] bool client_is(netback::VifId vif, std::string_view key) const;
 
  private:
   struct Client {

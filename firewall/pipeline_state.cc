@@ -53,6 +53,12 @@ std::string Pipeline::vm_of(netback::VifId vif) const {
   return vm_of(*clients_[vif.slot]);
 }
 
+bool Pipeline::client_is(netback::VifId vif, std::string_view key) const {
+  if (vif.slot >= clients_.size() || !clients_[vif.slot] || !(clients_[vif.slot]->id == vif)) return false;
+  const auto& keys = clients_[vif.slot]->keys;
+  return std::find(keys.begin(), keys.end(), key) != keys.end();
+}
+
 // Rules are found under the VM's name or, as QubesDB keys them, under one of its addresses.
 // QubesDB's come first, those of the packet's family first (dom0 writes a VM's IPv4 and IPv6
 // rules under its two addresses).

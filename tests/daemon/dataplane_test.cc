@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "daemon/dataplane.h"
+#include "packet/describe.h"
 
 namespace {
 
@@ -23,10 +24,10 @@ TEST(DropSummary, CountsEveryDropSinceTheLastCallInOneLine) {
 
 TEST(Describe, UnknownEthertypeInHex) {
   std::vector<std::byte> f(64, std::byte{0x5a});
-  EXPECT_EQ(xfw::daemon::describe(f), "ethertype 0x5a5a");
+  EXPECT_EQ(xfw::packet::describe(f), "ethertype 0x5a5a");
   f[12] = std::byte{0x08};
   f[13] = std::byte{0x06};  // ARP, but too short to be one
-  EXPECT_EQ(xfw::daemon::describe(f).rfind("malformed: ", 0), 0u) << xfw::daemon::describe(f);
+  EXPECT_EQ(xfw::packet::describe(f).rfind("malformed: ", 0), 0u) << xfw::packet::describe(f);
 }
 
 }  // namespace

@@ -9,13 +9,6 @@ XFWD=$(realpath "$1")
 cd "$(dirname "$0")/../.."
 source tests/testbed/lib.sh
 trap tb_down EXIT
-failed=0
-check() { # name, command...
-  local name=$1; shift
-  if "$@" >"$TB_DIR/check.out" 2>&1; then echo "ok    $name"; else
-    echo "FAIL  $name"; sed 's/^/      /' "$TB_DIR/check.out"; failed=1; fi
-}
-expect_fail() { ! "$@"; }
 
 tb_up "$XFWD" || exit 1
 echo "ok    both AppVMs attached and reach their gateway"

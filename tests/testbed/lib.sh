@@ -1,6 +1,7 @@
 # tests/testbed/lib.sh — the testbed without Xen: xfwd with simulated guests on TAP devices.
 #
 #   source tests/testbed/lib.sh; tb_up /path/to/xfwd [XFWD ARGS]; ...; tb_down
+# check NAME CMD... / expect_fail CMD...: the scripts' checks.
 # TB_TOML_EXTRA: more sections for xfwd.toml (e.g. [qubesdb]); TB_LOG_LEVEL: xfwd's (warn).
 # Namespaces (all made here, all removed by tb_down; traffic never leaves them):
 #   $TB-fw        xfwd (--xen=sim), its uplink "up0" (no IPv4 address: xfwd owns it), and
@@ -19,6 +20,15 @@ TB_DIR=$(mktemp -d /tmp/xfw-testbed.XXXXXX)
 TB_XFWD_PID=
 
 tb_ns() { ip netns exec "$TB-$1" "${@:2}"; }
+
+# Checks: one line each, "ok" or "FAIL" with the command's output; $failed is 1 after a failure.
+failed=0
+check() { # name, command...
+  local name=$1; shift
+  if "$@" >"$TB_DIR/check.out" 2>&1; then echo "ok    $name"; else
+    echo "FAIL  $name"; sed 's/^/      /' "$TB_DIR/check.out"; failed=1; fi
+}
+expect_fail() { ! "$@"; }
 
 tb_up() {
   local xfwd=$1; shift

@@ -54,12 +54,6 @@ TB_TOML_EXTRA="[qubesdb]
 enabled = true
 socket = \"/run/qubes/qubesdb.$VM.sock\""
 trap 'tb_down; pkill -f "qubesdb-daemon 0 $VM"' EXIT
-failed=0
-check() { # name, command...
-  local name=$1; shift
-  if "$@" >"$TB_DIR/check.out" 2>&1; then echo "ok    $name"; else
-    echo "FAIL  $name"; sed 's/^/      /' "$TB_DIR/check.out"; failed=1; fi
-}
 ctl() { "$XFWCTL" --socket "$TB_DIR/control.sock" "$@"; }
 # Polls for up to 5 s: a QubesDB write reaches xfwd through a watch, not at once.
 eventually() { local _; for _ in $(seq 50); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; "$@"; }
