@@ -4,7 +4,7 @@
 //   xfwctl rules list [VM] [--raw] | add VM RULE... [--before N] | del VM N | replace VM --file F
 //   xfwctl rules apply FILE | import-qubesdb FILE | explain VM PROTO DST[:PORT]
 //   xfwctl conntrack [VM] | conntrack flush VM
-//   xfwctl drops [--follow]
+//   xfwctl drops [--follow] | diagnose [VM [PROTO DST[:PORT]]] | top
 //   xfwctl capture VM|uplink [--filter EXPR] [-w FILE|-] [--count N] [--after-nat] [--snaplen N]
 //   xfwctl capture [VM|uplink] --drops [...]
 // Talks to xfwd's control socket (--socket, default /run/xfw/control.sock). Exit status: 0 done,
@@ -35,6 +35,7 @@
 #include <span>
 
 #include "ctl/files.h"
+#include "ctl/top.h"
 #include "packet/describe.h"
 #include "firewall/rule.h"
 
@@ -282,6 +283,149 @@ void capture(Connection& c, const CaptureArgs& a) {
   }
 }
 
+// `diagnose`: the checks a person makes by hand, one line each, "ok", "warn" or "FAIL" with what
+// to do. xfwd gives the facts (and asks the resolvers itself); the judging is here.
+struct Diagnosis {
+  int fails = 0, warns = 0;
+  void line(const char* level, const std::string& what, const std::string& fix = "") {
+    fails += level[0] == 'F';
+    warns += level[0] == 'w';
+    std::printf("%-5s %s\n", level, what.c_str());
+    if (!fix.empty()) std::printf("      -> %s\n", fix.c_str());
+  }
+};
+
+std::string rcode_name(int r) {
+  static const char* kNames[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"};
+  return r >= 0 && r < 6 ? kNames[r] : "rcode " + std::to_string(r);
+}
+
+int diagnose(Connection& c, const std::vector<std::string>& args) {
+  if (args.size() > 3 || args.size() == 2) throw Usage{"usage: xfwctl diagnose [VM [PROTO DST[:PORT]]]"};
+  const std::string vm = args.empty() ? "" : args[0];
+  Diagnosis d;
+  const json st = c.call({{"command", "status"}});
+  d.line("ok", "xfwd " + st["version"].get<std::string>() + " running, " + std::to_string(st["vifs"].get<int>()) + " vifs connected");
+  json req{{"command", "diagnose"}, {"probe", true}};
+  if (!vm.empty()) req["vm"] = vm;
+  json f = c.call(req);
+  req.erase("probe");
+  // The resolvers' answers come back through the uplink: wait for them (2 s at most).
+  for (int i = 0; i < 25; ++i) {
+    bool waiting = false;
+    for (const auto& p : f["probes"]) waiting |= p["state"] == "waiting";
+    if (!waiting) break;
+    ::usleep(100'000);
+    f = c.call(req);
+  }
+  const json& up = f["uplink"];
+  const std::string ifname = up["interface"];
+  if (ifname.empty()) {
+    d.line("FAIL", "no uplink interface", "set [uplink] interface in /etc/xfw/xfwd.toml (the interface toward sys-net)");
+  } else if (up["operstate"] == "up" || up["operstate"] == "unknown") {
+    d.line("ok", "uplink " + ifname + " is up");
+  } else {
+    d.line("FAIL", "uplink " + ifname + " is " + up["operstate"].get<std::string>(),
+           "is sys-net running? `ip link show " + ifname + "` in this VM; `xl network-list` in dom0");
+  }
+  if (up["address"].is_null())
+    d.line("FAIL", "no uplink address", "set [uplink] address, or enable [qubesdb] (dom0 writes /qubes-ip)");
+  else
+    d.line("ok", "uplink address " + up["address"].get<std::string>());
+  if (up["gateway"].is_null()) {
+    d.line("FAIL", "no uplink gateway", "set [uplink] gateway, or enable [qubesdb] (dom0 writes /qubes-gateway)");
+  } else if (up["gateway_mac"].is_null()) {
+    d.line("FAIL", "gateway " + up["gateway"].get<std::string>() + " does not answer ARP: nothing can leave",
+           "is sys-net running, and is " + up["gateway"].get<std::string>() + " its address on this link?");
+  } else if (up["gateway_heard_s"].get<int64_t>() > 180) {
+    d.line("warn", "gateway " + up["gateway"].get<std::string>() + " (" + up["gateway_mac"].get<std::string>() +
+                       ") last answered ARP " + std::to_string(up["gateway_heard_s"].get<int64_t>()) + " s ago",
+           "xfwd asks every minute: is sys-net still running?");
+  } else {
+    d.line("ok", "gateway " + up["gateway"].get<std::string>() + " is at " + up["gateway_mac"].get<std::string>());
+  }
+  if (f["resolvers"].empty())
+    d.line("FAIL", "no upstream DNS resolvers: the VMs' DNS cannot be answered",
+           "set [firewall] resolvers, or enable [qubesdb] (dom0 writes /qubes-primary-dns)");
+  for (const auto& p : f["probes"]) {
+    const std::string server = p["server"], ms = std::to_string(p["ms"].get<int64_t>());
+    if (p["state"] == "answered" && (p["rcode"] == 0 || p["rcode"] == 3))
+      d.line("ok", "resolver " + server + " answers (" + ms + " ms)");
+    else if (p["state"] == "answered")
+      d.line("warn", "resolver " + server + " answers " + rcode_name(p["rcode"]) + " (" + ms + " ms)",
+             "it does not resolve for xfwd: check its configuration (access list, upstream servers)");
+    else if (p["state"] == "unsent")
+      d.line("FAIL", "resolver " + server + " not asked: the uplink has no address or gateway", "see above");
+    else
+      d.line("FAIL", "resolver " + server + " does not answer (" + ms + " ms)",
+             "is it running in sys-net, and is " + server + " its address? (`[firewall] resolvers`, QubesDB /qubes-primary-dns)");
+  }
+  if (f.contains("qubesdb")) {
+    const json& q = f["qubesdb"];
+    if (q["connected"] == true && q["synced"] == true) d.line("ok", "QubesDB connected, rules and network read");
+    else
+      d.line("FAIL", "QubesDB not connected (" + q["socket"].get<std::string>() + "): " + q["last_error"].get<std::string>(),
+             "is qubes-db.service running? (`systemctl status qubes-db`)");
+  }
+  if (!vm.empty()) {
+    const json& v = f["vm"];
+    if (v["vifs"].empty())
+      d.line("FAIL", "no vif of " + vm, "is " + vm + " running, with this VM as its netvm? (`xfwctl vifs` lists the vifs; a VM is named by address when names cannot be read)");
+    for (const auto& x : v["vifs"]) {
+      const std::string id = "vif " + std::to_string(x["domid"].get<int>()) + "." + std::to_string(x["devid"].get<int>());
+      if (x.contains("refused")) {
+        d.line("FAIL", id + " refused: " + x["refused"].get<std::string>(), "the toolstack's settings for the vif are wrong (see xfwd's journal)");
+        continue;
+      }
+      if (x["connected"] != true) {
+        d.line("FAIL", id + " is not connected (" + x["state"].get<std::string>() + ")" +
+                           (x.contains("disconnected") ? ": " + x["disconnected"].get<std::string>() : ""),
+               "its netfront has not connected: `dmesg | grep -i xen` in " + vm);
+        continue;
+      }
+      std::string ips;
+      for (const auto& a : x["ips"]) ips += (ips.empty() ? "" : ", ") + a.get<std::string>();
+      d.line("ok", id + " connected, " + vm + " has " + ips + " (anything it sends from another address is dropped)");
+      auto yes = [&](const char* k) { return x[k] == true ? "yes" : "no"; };
+      d.line("ok", id + ": MTU " + std::to_string(x["mtu"].get<int>()) + ", scatter-gather " + yes("sg") + ", GSO tcpv4 " +
+                       yes("gso4") + ", tcpv6 " + yes("gso6"));
+      if (x["rx_stalled"] == true)
+        d.line("warn", vm + " posts no receive buffers: frames to it wait or are dropped", "is it hung? (its console, `xl console`)");
+    }
+    if (v.contains("rules_invalid"))
+      d.line("FAIL", "its rules were refused, everything it sends is dropped: " + v["rules_invalid"].get<std::string>(),
+             "fix them in dom0 (qvm-firewall " + vm + ")");
+    for (const auto& x : v["dns"]) {
+      const std::string what = "DNS (udp " + x["dst"].get<std::string>() + ":53)";
+      if (x["verdict"] == "accept") d.line("ok", what + " allowed: " + x["reason"].get<std::string>());
+      else d.line("FAIL", what + " blocked: " + x["reason"].get<std::string>(), "add `action=accept specialtarget=dns` before it");
+    }
+    if (args.size() == 3) {
+      json q{{"command", "rules.explain"}, {"vm", vm}, {"proto", args[1]}};
+      const auto [addr, port] = xfw::ctl::split_destination(args[2]);
+      q["dst"] = addr;
+      if (port) q["port"] = *port;
+      const json x = c.call(q);
+      const std::string what = args[1] + " " + args[2];
+      if (x["verdict"] == "accept") d.line("ok", what + " allowed: " + x["reason"].get<std::string>());
+      else d.line("FAIL", what + (x["verdict"] == "reject" ? " rejected: " : " dropped: ") + x["reason"].get<std::string>(),
+                  x.value("source", "") == "qubesdb" ? "change the rules in dom0 (qvm-firewall " + vm + ")"
+                                                     : "`xfwctl rules add " + vm + " action=accept ...` before it");
+    }
+    const json& drops = v["drops"];
+    bool spoofed = false;
+    for (const auto& x : drops) spoofed |= x["reason"] == "spoofed_source";
+    if (spoofed)
+      d.line("FAIL", vm + " sends from addresses it was not given", "its network settings (ip addr) differ from the toolstack's (qvm-prefs " + vm + " ip)");
+    if (drops.empty()) d.line("ok", "no recent drops of " + vm);
+    for (std::size_t i = drops.size() > 5 ? drops.size() - 5 : 0; i < drops.size(); ++i)
+      d.line("warn", "dropped " + clock_of(drops[i]["time_ms"]) + " " + drops[i]["reason"].get<std::string>() + ": " +
+                         drops[i]["what"].get<std::string>());
+  }
+  std::printf("%d failed, %d warnings\n", d.fails, d.warns);
+  return d.fails ? 1 : 0;
+}
+
 // The first word that is neither an option nor --socket's value must name one of a's
 // subcommands (and, for one that has subcommands of its own, the next word one of those):
 // CLI11 alone answers an unknown one with "A subcommand is required", or prints the main help
@@ -360,6 +504,10 @@ int main(int argc, char** argv) {
   auto* drops = app.add_subcommand("drops", "recent drops with VM, packet and reason");
   bool follow = false;
   drops->add_flag("--follow,-f", follow, "keep printing new drops");
+  auto* top = app.add_subcommand("top", "a live view of the VMs by rate (packets and bytes each way, connections, drops); q quits");
+  auto* diagnose_cmd = app.add_subcommand("diagnose", "check the uplink, the resolvers and (of VM) the vif, the rules for DNS and for DST; each line ok, warn or FAIL with what to do");
+  std::vector<std::string> diag_args;
+  diagnose_cmd->add_option("ARGS", diag_args, "[VM [PROTO DST[:PORT]]]");
   auto* capture_cmd = app.add_subcommand("capture", "frames of a VM or of the uplink, or dropped frames, as lines or as pcap (tcpdump, Wireshark)");
   CaptureArgs cap;
   capture_cmd->add_option("TARGET", cap.target, "a VM's name or address, or uplink");
@@ -535,6 +683,10 @@ int main(int argc, char** argv) {
         as_json ? (void)(std::cout << e->dump() << "\n") : print_drop(*e);
         std::cout.flush();
       }
+    } else if (*top) {
+      return xfw::ctl::run_top([&](const json& req) { return c.call(req); });
+    } else if (*diagnose_cmd) {
+      return diagnose(c, diag_args);
     } else if (*capture_cmd) {
       capture(c, cap);
     }

@@ -1,6 +1,10 @@
 #include "daemon/control_api.h"
 
+#include <algorithm>
 #include <chrono>
+#include <fstream>
+#include <map>
+#include <stdexcept>
 
 #include <spdlog/spdlog.h>
 
@@ -70,6 +74,72 @@ json flow_json(const firewall::Pipeline& pl, const nat::ConnTrack& ct, const nat
               {"expires_s", (f.expires - now) / 1000},
               {"rule", f.rule},
               {"uplink", addr_str(ct.uplink(f.orig.v6), f.orig.v6)}};
+}
+
+std::string operstate(const std::string& ifname) {
+  if (ifname.empty() || ifname.find('/') != std::string::npos) return "";
+  std::ifstream f("/sys/class/net/" + ifname + "/operstate");
+  std::string s;
+  return f >> s ? s : "missing";
+}
+
+// What `xfwctl diagnose` judges: the uplink, the resolvers (asked now if "probe"), and with
+// "vm" that VM's vifs, its DNS decisions and its last drops. xfwctl turns them into lines.
+json diagnose_facts(ControlContext& ctx, const json& req, int64_t now) {
+  auto& pl = ctx.dp.pipeline();
+  const auto& n = pl.network();
+  if (req.value("probe", false)) {
+    pl.probe_resolvers(now);
+    ctx.dp.flush();  // the uplink sends in batches: now, or the time measured includes the wait
+  }
+  auto opt = [](const auto& a) { return a ? json(a->str()) : json(nullptr); };
+  json up{{"interface", ctx.uplink}, {"operstate", operstate(ctx.uplink)}, {"address", opt(n.uplink_addr)},
+          {"gateway", opt(n.uplink_gateway)}, {"gateway_mac", opt(pl.gateway_mac())},
+          {"gateway_heard_s", pl.gateway_heard() ? json((now - pl.gateway_heard()) / 1000) : json(nullptr)}};
+  json probes = json::array();
+  for (const auto& p : pl.probes())
+    probes.push_back({{"server", p.server.str()},
+                      {"state", !p.sent ? "unsent" : p.answered ? "answered" : now - p.sent > 2000 ? "timeout" : "waiting"},
+                      {"ms", p.answered ? *p.answered - p.sent : now - p.sent}, {"rcode", p.rcode}});
+  json dns_virtual = json::array();
+  for (const auto& a : n.dns_virtual) dns_virtual.push_back(a.str());
+  json facts{{"uplink", up}, {"resolvers", json::array()}, {"probes", probes}, {"dns_virtual", dns_virtual},
+             {"gateway", n.gateway.str()}};
+  for (const auto& a : n.resolvers) facts["resolvers"].push_back(a.str());
+  if (ctx.qubesdb) facts["qubesdb"] = {{"connected", ctx.qubesdb->connected()}, {"synced", ctx.qubesdb->synced()},
+                                       {"socket", ctx.qubesdb->socket_path()}, {"last_error", ctx.qubesdb->last_error()}};
+  if (!req.contains("vm")) return facts;
+  std::string vm;
+  if (auto e = vm_arg(req, &vm)) throw std::invalid_argument(*e);
+  json vifs = json::array();
+  for (const auto& d : ctx.nb.devices()) {
+    bool mine = false;
+    for (const auto& s : ctx.dp.vifs()) mine |= s.up && s.info.domid == d.domid && s.info.devid == d.devid && pl.client_is(s.info.id, vm);
+    mine |= d.name == vm || std::find(d.ips.begin(), d.ips.end(), vm) != d.ips.end();
+    if (!mine) continue;
+    json v{{"domid", d.domid.value()}, {"devid", d.devid}, {"state", xen::to_string(d.backend_state)},
+           {"connected", d.connected}, {"ips", d.ips}, {"mac", d.mac}, {"sg", d.guest_sg}, {"gso4", d.guest_gso4},
+           {"gso6", d.guest_gso6}, {"rx_stalled", d.rx_stalled}, {"mtu", firewall::kVmMtu}};
+    if (!d.refused.empty()) v["refused"] = d.refused;
+    if (d.disconnect_reason) v["disconnected"] = netback::describe(*d.disconnect_reason);
+    vifs.push_back(v);
+  }
+  json dns = json::array();
+  for (const auto& a : n.dns_virtual) {
+    firewall::FlowQuery q;
+    q.proto = 17;
+    q.dst4 = a;
+    q.dport = 53;
+    const auto x = pl.explain(vm, q);
+    dns.push_back({{"dst", a.str()}, {"verdict", x.verdict}, {"rule", x.rule ? json(*x.rule) : json(nullptr)}, {"reason", x.reason}});
+  }
+  json drops = json::array();
+  for (const auto& d : ctx.dp.recent_drops())
+    if (d.vm == vm) drops.push_back(drop_json(d, false));
+  const char* source = pl.rules_source(vm);
+  facts["vm"] = {{"name", vm}, {"vifs", vifs}, {"dns", dns}, {"drops", drops}, {"rules_source", *source ? source : "default"}};
+  if (const auto* why = pl.rules_invalid(vm)) facts["vm"]["rules_invalid"] = *why;
+  return facts;
 }
 
 }  // namespace
@@ -169,6 +239,10 @@ ControlServer::Reply handle_control(ControlContext& ctx, const json& req) {
                      }()}})};
   }
   if (cmd == "vifs") {
+    std::map<std::pair<uint32_t, uint32_t>, uint64_t> flows;  // live connections by pipeline vif
+    pl.conntrack().for_each([&](uint32_t, const nat::Flow& f) {
+      if (f.expires > now) ++flows[{f.vif_slot, f.vif_gen}];
+    });
     json a = json::array();
     for (const auto& d : ctx.nb.devices()) {
       json v{{"domid", d.domid.value()}, {"devid", d.devid}, {"name", d.name}, {"mac", d.mac},
@@ -177,12 +251,13 @@ ControlServer::Reply handle_control(ControlContext& ctx, const json& req) {
              {"tx_packets", d.counters.to_guest_packets}, {"tx_bytes", d.counters.to_guest_bytes},
              {"events", d.counters.events}, {"spurious_events", d.counters.spurious_events},
              {"notifications", d.counters.notifications},
-             {"forwarded", 0}, {"dropped", 0}, {"vm", ""}};
+             {"forwarded", 0}, {"dropped", 0}, {"vm", ""}, {"flows", 0}};
       for (const auto& s : ctx.dp.vifs())
         if (s.up && s.info.domid == d.domid && s.info.devid == d.devid) {
           v["forwarded"] = s.forwarded;
           v["dropped"] = s.dropped;
           v["vm"] = pl.vm_of(s.info.id);
+          v["flows"] = flows[{s.info.id.slot, s.info.id.gen}];
         }
       uint64_t nb_drops = 0;
       for (auto n : d.counters.drops) nb_drops += n;
@@ -338,6 +413,7 @@ ControlServer::Reply handle_control(ControlContext& ctx, const json& req) {
               ctx.drop_followers.push_back(s);
             }};
   }
+  if (cmd == "diagnose") return {ok(diagnose_facts(ctx, req, now))};
   if (cmd == "capture") {
     auto spec = capture_spec(req);
     if (const auto* e = std::get_if<std::string>(&spec)) return {fail(*e)};

@@ -196,7 +196,7 @@ std::optional<DropReason> Pipeline::from_uplink(std::span<const std::byte> frame
   const bool v6 = p.l3 == packet::L3::ipv6;
   if (p.l3 == packet::L3::other) return DropReason::unsupported_ethertype;
   if (v6 ? !cfg_.uplink_addr6 : !cfg_.uplink_addr) return DropReason::uplink_unconfigured;
-  if (p.l3 == packet::L3::arp) return uplink_arp(p);
+  if (p.l3 == packet::L3::arp) return uplink_arp(p, now);
   if (v6 && p.proto == icmpv6 && p.has_l4 && p.ttl == 255 && p.icmp_type >= 133 && p.icmp_type <= 137)
     return uplink_ndp(p);
   if (v6 ? p.dst6 != *cfg_.uplink_addr6 : p.dst4 != *cfg_.uplink_addr) return DropReason::uplink_not_for_us;

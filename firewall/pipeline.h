@@ -130,6 +130,22 @@ class Pipeline {
   [[nodiscard]] Explanation explain(const std::string& vm, const FlowQuery& q) const;
 
   void tick(int64_t now);  // expiry, ARP for the uplink gateway, DNS for dsthost names
+
+  // What `xfwctl diagnose` asks: the uplink gateway's MAC (nullopt: it has not answered ARP)
+  // and when it was last heard from; a DNS query to each resolver, timed.
+  struct DnsProbe {
+    packet::Ipv4Addr server;
+    uint16_t id = 0, sport = 0;
+    int64_t sent = 0;                // 0: not sent (no uplink address or gateway MAC)
+    std::optional<int64_t> answered;  // when
+    uint8_t rcode = 0;
+  };
+  [[nodiscard]] const std::optional<packet::MacAddr>& gateway_mac() const { return gateway_mac_; }
+  [[nodiscard]] int64_t gateway_heard() const { return gateway_heard_; }  // 0: never
+  // Sends one query (A of "localhost": any resolver answers it itself) to every resolver; the
+  // answers land in probes().
+  void probe_resolvers(int64_t now);
+  [[nodiscard]] const std::vector<DnsProbe>& probes() const { return probes_; }
   [[nodiscard]] const nat::ConnTrack& conntrack() const { return ct_; }
   [[nodiscard]] std::string vm_of(netback::VifId vif) const;
   // Is `key` the name or one of the addresses of the client on `vif`?
@@ -157,7 +173,7 @@ class Pipeline {
   std::optional<DropReason> uplink_fragment(packet::Parsed& p, int64_t now);
   std::optional<DropReason> send_uplink(packet::Parsed& p, uint16_t gso_size = 0);
   std::optional<DropReason> send_client(uint32_t flow_id, packet::Parsed& p);
-  std::optional<DropReason> uplink_arp(const packet::Parsed& p);
+  std::optional<DropReason> uplink_arp(const packet::Parsed& p, int64_t now);
   std::optional<DropReason> uplink_ndp(const packet::Parsed& p);
   std::optional<DropReason> dns_response(const packet::Parsed& p, int64_t now);
   void send_queries(int64_t now);
@@ -184,7 +200,9 @@ class Pipeline {
   std::map<std::string, Resolved> resolved_;
   HostResolver resolver_;
   std::optional<packet::MacAddr> gateway_mac_, gateway6_mac_;
-  int64_t next_arp_ = 0, next_ns_ = 0;
+  int64_t next_arp_ = 0, next_ns_ = 0, gateway_heard_ = 0;
+  std::vector<DnsProbe> probes_;
+  uint16_t probe_seq_ = 0;
   std::vector<std::byte> buf_;       // the frame being rewritten
   std::vector<std::byte> reply_;     // a reply built by a stage
 };

@@ -6,9 +6,11 @@ namespace xfw::firewall {
 
 // The uplink address is ours alone (the kernel has no address there): answer who-has for it
 // and learn the gateway's MAC from whatever ARP it sends.
-std::optional<DropReason> Pipeline::uplink_arp(const packet::Parsed& p) {
-  if (cfg_.uplink_gateway && p.arp_spa == *cfg_.uplink_gateway && p.arp_sha != packet::MacAddr{})
+std::optional<DropReason> Pipeline::uplink_arp(const packet::Parsed& p, int64_t now) {
+  if (cfg_.uplink_gateway && p.arp_spa == *cfg_.uplink_gateway && p.arp_sha != packet::MacAddr{}) {
     gateway_mac_ = p.arp_sha;
+    gateway_heard_ = now;
+  }
   if (p.arp_op == 1 && p.arp_tpa == *cfg_.uplink_addr) {
     out_.to_uplink(std::span(reply_.data(), packet::arp_reply(reply_, p, cfg_.uplink_mac)), 0);
     return std::nullopt;
@@ -56,10 +58,35 @@ void Pipeline::send_queries(int64_t now) {
   }
 }
 
+void Pipeline::probe_resolvers(int64_t now) {
+  probes_.clear();
+  std::byte msg[512];
+  for (const auto& server : cfg_.resolvers) {
+    DnsProbe pr;
+    pr.server = server;
+    ++probe_seq_;
+    pr.id = uint16_t(0x5800 + probe_seq_);
+    pr.sport = uint16_t(HostResolver::kPortLo + 4000 + probe_seq_ % 500);  // beside the resolver's own
+    const std::size_t n = dns::build_query(msg, pr.id, "localhost", dns::kTypeA);
+    if (cfg_.uplink_addr && gateway_mac_ && n > 0) {
+      out_.to_uplink(std::span(reply_.data(), packet::udp4(reply_, cfg_.uplink_mac, *gateway_mac_, *cfg_.uplink_addr,
+                                                           server, pr.sport, 53, std::span(msg, n))), 0);
+      pr.sent = now;
+    }
+    probes_.push_back(pr);
+  }
+}
+
 std::optional<DropReason> Pipeline::dns_response(const packet::Parsed& p, int64_t now) {
   const auto msg = std::span<const std::byte>(buf_.data() + p.l4_off + 8, p.l4_len() - 8u);
   const auto r = dns::parse_response(msg);
   if (!r) return DropReason::dns_response_bad;
+  for (auto& pr : probes_)  // an answer to diagnose's question: from the server asked, to our port
+    if (pr.sent && !pr.answered && pr.server == p.src4 && pr.sport == p.dport && pr.id == r->id && r->name == "localhost") {
+      pr.answered = now;
+      pr.rcode = r->rcode;
+      return std::nullopt;
+    }
   auto changed = resolver_.on_response(*r, p.src4, p.dport, now);
   if (!changed) return DropReason::dns_response_bad;
   set_resolved(changed->first, std::move(changed->second));

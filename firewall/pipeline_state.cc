@@ -151,6 +151,7 @@ void Pipeline::set_network(const NetworkConfig& n) {
   if (n.uplink_addr6 && n.uplink_addr6 != old.uplink_addr6) ct_.set_uplink(true, nat::addr_of(*n.uplink_addr6));
   if (n.uplink_gateway != old.uplink_gateway || n.uplink_addr != old.uplink_addr) {
     gateway_mac_.reset();
+    gateway_heard_ = 0;
     next_arp_ = 0;
   }
   if (n.uplink_gateway6 != old.uplink_gateway6 || n.uplink_addr6 != old.uplink_addr6) {

@@ -225,6 +225,9 @@ std::vector<DeviceStatus> Netback::devices() const {
     if (const Vif* v = dev->vif()) {
       s.connected = true;
       s.rx_stalled = v->rx_stalled();
+      s.guest_sg = v->params().guest_rx_sg;
+      s.guest_gso4 = v->params().guest_rx_gso4;
+      s.guest_gso6 = v->params().guest_rx_gso6;
       s.counters = v->counters();
     } else {
       s.counters = dev->last_counters();

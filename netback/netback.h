@@ -51,6 +51,7 @@ struct DeviceStatus {
   xen::XenbusState backend_state = xen::XenbusState::unknown;
   bool connected = false;
   bool rx_stalled = false;
+  bool guest_sg = false, guest_gso4 = false, guest_gso6 = false;  // what its frontend takes
   std::optional<DropReason> disconnect_reason;
   std::string refused;  // why connecting was refused, if it was
   VifCounters counters;

@@ -95,6 +95,7 @@ class Vif {
   [[nodiscard]] xen::EvtchnPort port() const { return port_; }
   [[nodiscard]] VifId id() const { return id_; }
   [[nodiscard]] bool rx_stalled() const { return rx_stalled_; }
+  [[nodiscard]] const VifConnectParams& params() const { return params_; }
   [[nodiscard]] uint32_t rx_queued() const { return rxq_.frames(); }
 
   // Scheduling marks owned by Netback: in its active list? kicked since the last pass?

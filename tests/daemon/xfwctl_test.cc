@@ -193,10 +193,10 @@ TEST_F(Xfwctl, ErrorsSayWhatIsWrongAndExitNonZero) {
   r = ctl("frobnicate");
   EXPECT_EQ(r.status, 2);
   EXPECT_EQ(r.out, "xfwctl: unknown command \"frobnicate\" for xfwctl (its commands: status, vifs, stats, rules, "
-                   "conntrack, drops, capture)\n");
-  r = ctl("diagnose --help");  // not the main help with exit 0
+                   "conntrack, drops, top, diagnose, capture)\n");
+  r = ctl("frobnicate --help");  // not the main help with exit 0
   EXPECT_EQ(r.status, 2);
-  EXPECT_EQ(r.out.rfind("xfwctl: unknown command \"diagnose\" for xfwctl", 0), 0u) << r.out;
+  EXPECT_EQ(r.out.rfind("xfwctl: unknown command \"frobnicate\" for xfwctl", 0), 0u) << r.out;
   r = ctl("rules lsit");
   EXPECT_EQ(r.status, 2);
   EXPECT_EQ(r.out, "xfwctl: unknown command \"lsit\" for xfwctl rules (its commands: list, add, del, replace, "
@@ -341,6 +341,29 @@ TEST_F(Xfwctl, CaptureEndsOnCtrlCOrWhenItsReaderQuitsAndSaysWhatWasLost) {
   EXPECT_GT(after - before, 8000u) << "the guests' frames were held up";
   EXPECT_NE(t.out.find(" frames captured, "), std::string::npos) << t.out;
   EXPECT_NE(t.out.find(" lost (the reader fell behind; they are not in the capture)"), std::string::npos) << t.out;
+}
+
+// Without an uplink (the simulator's xfwd has none) diagnose says so and exits 1; the VM's
+// vif and its DNS rules are checked all the same.
+TEST_F(Xfwctl, DiagnoseSaysWhatIsMissingAndWhatToDo) {
+  auto r = ctl("diagnose 10.137.0.10 tcp 192.0.2.1:443");
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("ok    xfwd 0.1.0 running, 2 vifs connected\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("FAIL  no uplink interface\n      -> set [uplink] interface in /etc/xfw/xfwd.toml"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("FAIL  resolver 10.255.255.53 not asked: the uplink has no address or gateway"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ok    vif 10.0 connected, 10.137.0.10 has 10.137.0.10"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ok    DNS (udp 10.139.1.1:53) allowed: rule 1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ok    tcp 192.0.2.1:443 allowed: rule 0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("warn  dropped "), std::string::npos) << r.out;  // the guests' 0x5a5a frames
+  EXPECT_NE(r.out.find(" unsupported_ethertype: ethertype 0x5a5a"), std::string::npos) << r.out;
+  r = ctl("diagnose 10.137.0.10 tcp 192.0.2.1:80");
+  EXPECT_NE(r.out.find("FAIL  tcp 192.0.2.1:80 rejected: no rule matched: policy drop"), std::string::npos) << r.out;
+  r = ctl("top");  // popen: no terminal
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_EQ(r.out.rfind("xfwctl: top needs a terminal", 0), 0u) << r.out;
+  r = ctl("diagnose 10.137.0.10 tcp");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_EQ(r.out, "xfwctl: usage: xfwctl diagnose [VM [PROTO DST[:PORT]]]\n");
 }
 
 TEST_F(Xfwctl, OnlyRootOrTheGroupMayConnect) {

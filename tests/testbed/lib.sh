@@ -7,7 +7,7 @@
 #   $TB-fw        xfwd (--xen=sim), its uplink "up0" (no IPv4 address: xfwd owns it), and
 #                 "xfw0" 10.137.255.254, the firewall VM's own traffic through xfwd
 #   $TB-netvm     "eth0" 192.168.100.1/24: busybox httpd on :80, :443, :8080, dnsmasq on :53
-#                 (*.example.test -> 192.168.100.1)
+#                 (*.example.test -> 192.168.100.1, localhost -> 127.0.0.1)
 #   $TB-work      xt-work 10.137.0.5    rules: accept everything
 #   $TB-untrusted xt-untrusted 10.137.0.6, fd09:24ef:4179::a89:6
 #                 rules: tcp 443, DNS, tcp 8080 to web.example.test, tcp 8081 over IPv6
@@ -30,6 +30,13 @@ check() { # name, command...
 }
 expect_fail() { ! "$@"; }
 
+# The netvm's resolver (also to start it again after a test stopped it).
+tb_dnsmasq() {
+  tb_ns netvm dnsmasq --no-resolv --no-hosts --bind-interfaces --listen-address=192.168.100.1 \
+    --address=/example.test/192.168.100.1 --address=/localhost/127.0.0.1 --pid-file="$TB_DIR/dnsmasq.pid" \
+    --user=root 2>/dev/null
+}
+
 tb_up() {
   local xfwd=$1; shift
   for n in fw netvm work untrusted; do ip netns add "$TB-$n"; tb_ns "$n" ip link set lo up; done
@@ -49,8 +56,7 @@ tb_up() {
   tb_ns netvm busybox httpd -p 192.168.100.1:443 -h "$TB_DIR/www"
   tb_ns netvm busybox httpd -p 192.168.100.1:8080 -h "$TB_DIR/www"
   tb_ns netvm busybox httpd -p "[fd00:100::1]:8081" -h "$TB_DIR/www"
-  tb_ns netvm dnsmasq --no-resolv --no-hosts --bind-interfaces --listen-address=192.168.100.1 \
-    --address=/example.test/192.168.100.1 --pid-file="$TB_DIR/dnsmasq.pid" --user=root 2>/dev/null
+  tb_dnsmasq
   cat > "$TB_DIR/xfwd.toml" <<TOML
 [uplink]
 interface = "up0"

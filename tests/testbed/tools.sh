@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The tools a user reaches for, on the testbed (tests/testbed/lib.sh): `xfwctl capture` piped
-# into the real tcpdump while real Linux stacks talk through xfwd.
+# into the real tcpdump while real Linux stacks talk through xfwd; `xfwctl diagnose` healthy
+# and with each failure mode induced; `xfwctl top` under tmux.
 #   tests/testbed/tools.sh build/release/daemon/xfwd build/release/ctl/xfwctl
 # Exit 0 when every check passed, 1 otherwise, 77 (skipped) without root.
 set -u
@@ -82,6 +83,70 @@ check "... the capture says how many frames it lost" \
   grep -Eq '^[0-9]+ frames captured, [1-9][0-9]* lost \(the reader fell behind' "$TB_DIR/slow.err"
 check "... and xfwd did not wait for it (under 3x the time without the capture)" \
   bash -c "[ \$(echo '$stalled < 3 * $free + 1' | bc) = 1 ]"
+
+echo "-- diagnose"
+diag() { ctl diagnose "$@" > "$TB_DIR/diag.txt" 2>&1; local rc=$?; cat "$TB_DIR/diag.txt"; return $rc; }
+has() { grep -Eq "$1" "$TB_DIR/diag.txt"; }
+diag 10.137.0.5 tcp 192.168.100.1:80; rc=$?
+check "diagnose work, all well: exit 0, no FAIL" test "$rc" = 0 -a "$(grep -c '^FAIL' "$TB_DIR/diag.txt")" = 0
+check "... the uplink, its address and the gateway's MAC" bash -c "grep -q '^ok    uplink up0 is up' $TB_DIR/diag.txt &&
+  grep -q '^ok    uplink address 192.168.100.2' $TB_DIR/diag.txt && grep -Eq '^ok    gateway 192.168.100.1 is at ([0-9a-f]{2}:){5}' $TB_DIR/diag.txt"
+check "... the resolver asked by xfwd itself, with the time it took" has '^ok    resolver 192\.168\.100\.1 answers \([0-9]+ ms\)'
+check "... the vif, its address, MTU and offloads" bash -c "grep -q '^ok    vif 10.0 connected, 10.137.0.5 has 10.137.0.5' $TB_DIR/diag.txt &&
+  grep -q '^ok    vif 10.0: MTU 1500, scatter-gather' $TB_DIR/diag.txt"
+check "... DNS and the destination named allowed by its rules" bash -c "grep -q '^ok    DNS (udp 10.139.1.1:53) allowed' $TB_DIR/diag.txt &&
+  grep -q '^ok    tcp 192.168.100.1:80 allowed' $TB_DIR/diag.txt"
+
+# Each failure mode, induced, gives its line.
+diag 10.137.0.77 >/dev/null; rc=$?
+check "a VM that is not running: FAIL no vif, exit 1" bash -c "[ $rc = 1 ] && grep -q '^FAIL  no vif of 10.137.0.77' $TB_DIR/diag.txt"
+diag 10.137.0.6 tcp 192.168.100.1:80 >/dev/null
+check "a destination the rules refuse: FAIL with the rule's reason" has '^FAIL  tcp 192\.168\.100\.1:80 rejected: '
+ctl rules replace 10.137.0.6 --file <(echo "action=accept proto=tcp dstports=443") >/dev/null
+diag 10.137.0.6 >/dev/null
+check "DNS blocked by the VM's rules: FAIL with the fix" bash -c "grep -q '^FAIL  DNS (udp 10.139.1.1:53) blocked' $TB_DIR/diag.txt &&
+  grep -q 'add .action=accept specialtarget=dns.' $TB_DIR/diag.txt"
+tb_ns untrusted ip addr add 10.137.0.99/32 dev xt-untrusted
+tb_ns untrusted curl -s --max-time 1 --interface 10.137.0.99 http://192.168.100.1:443/ >/dev/null
+tb_ns untrusted ip addr del 10.137.0.99/32 dev xt-untrusted
+diag 10.137.0.6 >/dev/null
+check "a VM sending from an address it was not given: FAIL, and the drop" bash -c "
+  grep -q '^FAIL  10.137.0.6 sends from addresses it was not given' $TB_DIR/diag.txt &&
+  grep -Eq '^warn  dropped [0-9:]+ spoofed_source: tcp 10\.137\.0\.99:[0-9]+ -> 192\.168\.100\.1:443' $TB_DIR/diag.txt"
+kill "$(cat "$TB_DIR/dnsmasq.pid")"
+diag >/dev/null
+check "the resolver down: FAIL does not answer (after xfwd waited 2 s)" has '^FAIL  resolver 192\.168\.100\.1 does not answer \(2[0-9]{3} ms\)'
+tb_dnsmasq
+tb_ns fw ip link set up0 down
+diag >/dev/null
+check "the uplink down: FAIL with where to look" has '^FAIL  uplink up0 is down'
+tb_ns fw ip link set up0 up
+
+echo "-- top (under tmux)"
+tmux kill-session -t "$TB-top" 2>/dev/null
+tmux new-session -d -s "$TB-top" -x 110 -y 30 "$XFWCTL --socket $TB_DIR/control.sock top"
+tb_ns work curl -s --limit-rate 400k -o /dev/null http://192.168.100.1/big.bin &
+fetch_pid=$!
+sleep 2.5
+tmux capture-pane -p -t "$TB-top" > "$TB_DIR/top1.txt"
+tmux send-keys -t "$TB-top" d; sleep 0.5
+tmux capture-pane -p -t "$TB-top" > "$TB_DIR/top2.txt"
+tmux send-keys -t "$TB-top" o; sleep 0.5
+tmux capture-pane -p -t "$TB-top" > "$TB_DIR/top3.txt"
+cat "$TB_DIR/top1.txt"
+check "top: the VMs with their rates, sorted by bytes from the VM" bash -c "
+  grep -q '^xfwctl top: 2 vifs, sorted by IN B/s' $TB_DIR/top1.txt &&
+  grep -Eq '^VM +VIF +IN pkt/s +IN B/s +OUT pkt/s +OUT B/s +CONNS +DROPS/s' $TB_DIR/top1.txt &&
+  grep -Eq '^10\.137\.0\.6 +11\.0 ' $TB_DIR/top1.txt"
+check "... the download shows as OUT (to the VM) at about its rate, with its connection" \
+  grep -Eq '^10\.137\.0\.5 +10\.0 +[0-9.k]+ +[0-9.k]+ +[0-9.k]+ +[1-9][0-9.]*[kM] +[1-9][0-9]* ' "$TB_DIR/top1.txt"
+check "... and the drops by reason" grep -Eq '^DROP REASON +DROPS/s +TOTAL' "$TB_DIR/top1.txt"
+check "... d sorts by drops, o by bytes to the VM" bash -c "
+  grep -q 'sorted by DROPS/s' $TB_DIR/top2.txt && grep -q 'sorted by OUT B/s' $TB_DIR/top3.txt &&
+  [ \"\$(grep -A1 '^VM ' $TB_DIR/top3.txt | tail -1 | cut -c1-10)\" = 10.137.0.5 ]"
+tmux send-keys -t "$TB-top" q; sleep 0.5
+check "... q quits" expect_fail tmux has-session -t "$TB-top"
+kill "$fetch_pid" 2>/dev/null; wait "$fetch_pid" 2>/dev/null
 
 tb_stop_xfwd
 check "no sanitizer report" expect_fail grep -q 'Sanitizer' "$TB_DIR/xfwd.out"

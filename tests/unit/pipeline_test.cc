@@ -393,6 +393,38 @@ TEST_F(PipelineTest, DsthostFailsClosedUntilResolved) {
 }
 
 // xfwd resolves dsthost names itself, from its uplink address, and the rule starts to match.
+// `xfwctl diagnose` asks each resolver itself: one query from the uplink address, and only the
+// answer from that server, to that port, with that id counts.
+TEST_F(PipelineTest, DiagnoseProbesEachResolverAndTimesTheAnswer) {
+  EXPECT_TRUE(pl.gateway_mac().has_value());
+  EXPECT_EQ(pl.gateway_heard(), 0);  // learned at time 0 in the fixture
+  pl.probe_resolvers(5000);
+  ASSERT_EQ(pl.probes().size(), 1u);
+  ASSERT_EQ(out.uplink.size(), 1u);
+  const Bytes query = out.uplink[0];
+  const auto q = std::get<packet::Parsed>(packet::parse(query));
+  EXPECT_EQ(q.src4.str(), "192.168.100.2");
+  EXPECT_EQ(q.dst4.str(), "192.168.100.53");
+  EXPECT_EQ(q.dport, 53);
+  EXPECT_TRUE(packet::l4_checksum_ok(query, q));
+  EXPECT_EQ(pl.probes()[0].sent, 5000);
+  EXPECT_FALSE(pl.probes()[0].answered);
+  Bytes msg(query.begin() + q.l4_off + 8, query.end());
+  msg[2] = std::byte{0x81};
+  msg[3] = std::byte{0x85};  // REFUSED
+  const Ip4 from_resolver{"192.168.100.53", "192.168.100.2", 64, kRouterMac, kUplinkMac};
+  const Ip4 from_other{"192.168.100.54", "192.168.100.2", 64, kRouterMac, kUplinkMac};
+  EXPECT_EQ(uplink(udp(from_other, 53, q.sport, msg), 5001), DropReason::dns_response_bad);
+  Bytes other_id = msg;
+  other_id[1] ^= std::byte{1};
+  EXPECT_EQ(uplink(udp(from_resolver, 53, q.sport, other_id), 5001), DropReason::dns_response_bad);
+  EXPECT_FALSE(pl.probes()[0].answered);
+  EXPECT_EQ(uplink(udp(from_resolver, 53, q.sport, msg), 5012), std::nullopt);
+  EXPECT_EQ(pl.probes()[0].answered, 5012);
+  EXPECT_EQ(pl.probes()[0].rcode, 5);
+  EXPECT_EQ(uplink(udp(from_resolver, 53, q.sport, msg), 5013), DropReason::dns_response_bad);  // once
+}
+
 TEST_F(PipelineTest, DsthostIsResolvedThroughTheUplink) {
   pl.set_rules("work", rules({"action=accept proto=tcp dsthost=updates.example"}));
   EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 443, 0x02)), DropReason::rule_unresolved_host);
