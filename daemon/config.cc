@@ -116,7 +116,7 @@ std::optional<ConfigError> parse_uplink(Parser& p, const toml::table& t, Config&
 }
 
 std::optional<ConfigError> parse_firewall(Parser& p, const toml::table& t, Config& c) {
-  if (!p.check_keys(t, "firewall.", {"gateway", "gateway6", "dns", "resolvers", "reject", "inter_vm", "max_flows",
+  if (!p.check_keys(t, "firewall.", {"gateway", "gateway6", "dns", "resolvers", "reject", "inter_vm", "dhcp", "max_flows",
                                      "max_flows_per_vm", "vms_without_rules"}))
     return ConfigError{p.error};
   auto& pc = c.pipeline;
@@ -125,6 +125,7 @@ std::optional<ConfigError> parse_firewall(Parser& p, const toml::table& t, Confi
       !p.addresses(t, "firewall", "resolvers", pc.resolvers) ||
       !p.boolean(t, "firewall", "reject", pc.reject) ||
       !p.boolean(t, "firewall", "inter_vm", pc.inter_vm) ||
+      !p.boolean(t, "firewall", "dhcp", pc.dhcp) ||
       !p.integer(t, "firewall", "max_flows", 16, 16 * 1024 * 1024, pc.limits.max_flows) ||
       !p.integer(t, "firewall", "max_flows_per_vm", 1, 16 * 1024 * 1024, pc.limits.max_flows_per_vif))
     return ConfigError{p.error};

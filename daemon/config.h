@@ -22,6 +22,7 @@
 //   resolvers = ["192.168.100.1"]  # real upstream DNS (default: nameservers of /etc/resolv.conf)
 //   reject = true                  # answer drops with ICMP admin-prohibited / TCP RST
 //   inter_vm = false               # let client VMs connect to each other
+//   dhcp = false                   # answer DHCP with the vif's own address (not in Qubes)
 //   max_flows = 65536              # connection table size
 //   max_flows_per_vm = 8192
 //   vms_without_rules = "drop"     # rules of a VM missing from [rules]: "drop" or "accept"

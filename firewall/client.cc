@@ -1,5 +1,7 @@
 #include "firewall/client.h"
 
+#include "firewall/dhcp.h"
+
 #include <algorithm>
 
 #include "packet/build.h"
@@ -40,6 +42,13 @@ Verdict client_ingress(const ClientVif& vif, const Gateway& gw, std::span<const 
     case packet::L3::arp:
       return arp(vif, p, reply);
     case packet::L3::ipv4:
+      // DHCP: before it has an address, a client asks from 0.0.0.0.
+      if (gw.dhcp && !vif.v4.empty() && p.proto == packet::ipproto::udp && p.has_l4 && p.dport == 67 &&
+          (p.src4 == packet::Ipv4Addr{} || assigned(vif.v4, p.src4))) {
+        const DhcpLease lease{vif.v4[0], gw.v4, gw.dns ? *gw.dns : std::vector<packet::Ipv4Addr>{}};
+        if (const std::size_t n = dhcp_answer(reply, frame, p, lease, kGatewayMac)) return Reply{n};
+        return Drop{DropReason::dhcp_from_client};
+      }
       if (!assigned(vif.v4, p.src4)) return Drop{DropReason::spoofed_source};
       if (p.proto == packet::ipproto::udp && p.has_l4 && p.dport == 67)
         return Drop{DropReason::dhcp_from_client};

@@ -56,7 +56,7 @@ std::optional<DropReason> Pipeline::from_client(netback::VifId vif, std::span<co
   if (!std::holds_alternative<packet::Parsed>(parsed)) return DropReason::malformed;
   packet::Parsed& p = std::get<packet::Parsed>(parsed);
 
-  const Verdict v = client_ingress(c.addrs, Gateway{cfg_.gateway, cfg_.gateway6}, f, p, reply_);
+  const Verdict v = client_ingress(c.addrs, Gateway{cfg_.gateway, cfg_.gateway6, cfg_.dhcp, &cfg_.dns_virtual}, f, p, reply_);
   if (const auto* r = std::get_if<Reply>(&v)) {
     out_.to_vif(c.id, std::span(reply_.data(), r->len));
     return std::nullopt;

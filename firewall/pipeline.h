@@ -54,6 +54,7 @@ struct NetworkConfig {
 struct PipelineConfig : NetworkConfig {
   bool reject = true;     // answer drops with ICMP admin-prohibited / TCP RST
   bool inter_vm = false;  // let clients open connections to each other
+  bool dhcp = false;      // answer a client's DHCP with its vif's address (firewall/dhcp.h)
   packet::MacAddr uplink_mac;  // our MAC on the uplink
   nat::Limits limits;
   nat::Timeouts timeouts;

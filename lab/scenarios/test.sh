@@ -165,6 +165,29 @@ LINGER=0
 create work 10.137.0.5 /tmp/again.sh
 wait_for 30 guest_says work "T again"
 check "re-created work attaches and pings" guest_says work "T again ok"
+# DHCP ([firewall] dhcp): an AppVM with no static address asks with busybox's udhcpc and gets
+# exactly its vif's address (the toolstack's ip=), the gateway and the virtual DNS addresses.
+cat > /tmp/dhcp.sh <<'G'
+#!/bin/dash
+ip addr flush dev eth0; ip route flush dev eth0
+echo "T before $(ip -4 addr show dev eth0 | grep -c inet) addresses"
+cat > /tmp/udhcpc.sh <<'S'
+#!/bin/dash
+[ "$1" = bound ] || exit 0
+echo "T bound ip=$ip mask=$mask router=$router dns=$dns lease=$lease server=$serverid"
+ip addr add "$ip/$mask" dev "$interface"
+ip route add "$router" dev "$interface"
+ip route add default via "$router" dev "$interface"
+S
+chmod +x /tmp/udhcpc.sh
+udhcpc -i eth0 -f -q -n -t 5 -T 1 -s /tmp/udhcpc.sh 2>&1 | sed 's/^/udhcpc: /'
+printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 192.168.100.1 443 | grep -q hello && echo "T web ok"
+G
+create dhcp 10.137.0.9 /tmp/dhcp.sh
+wait_for 40 guest_says dhcp "XFW-GUEST-END"
+check "DHCP: udhcpc in an AppVM with no address gets its vif's address, the gateway, the virtual DNS, a lease" \
+  guest_says dhcp "T bound ip=10.137.0.9 mask=32 router=10.137.0.1 dns=10.139.1.1 10.139.1.2 lease=86400 server=10.137.0.1"
+check "DHCP: ... and reaches sys-net's server with it" guest_says dhcp "T web ok"
 # QubesDB, the rest of what dom0 writes: a bad rule, the resolvers, the client addresses, and
 # the VM-side daemon restarted. The AppVM reports one line at every change of "port 443
 # answers" and of "what 10.139.1.1 says web.example.test is".

@@ -17,6 +17,7 @@ TEST(Config, EmptyMeansDefaults) {
   ASSERT_TRUE(std::holds_alternative<Config>(r));
   EXPECT_EQ(std::get<Config>(r).log_level, "info");
   EXPECT_EQ(std::get<Config>(r).netback.limits.tx_budget, 64u);
+  EXPECT_FALSE(std::get<Config>(r).pipeline.dhcp) << "Qubes assigns addresses statically";
 }
 
 TEST(Config, EveryKey) {
@@ -72,6 +73,7 @@ dns = ["10.139.1.1"]
 resolvers = ["192.168.100.1", "192.168.100.3"]
 reject = false
 inter_vm = true
+dhcp = true
 max_flows = 1000
 max_flows_per_vm = 10
 vms_without_rules = "accept"
@@ -97,6 +99,7 @@ untrusted = []
   EXPECT_TRUE(c.resolvers_set);
   EXPECT_FALSE(c.pipeline.reject);
   EXPECT_TRUE(c.pipeline.inter_vm);
+  EXPECT_TRUE(c.pipeline.dhcp);
   EXPECT_EQ(c.pipeline.limits.max_flows, 1000u);
   EXPECT_EQ(c.pipeline.limits.max_flows_per_vif, 10u);
   EXPECT_TRUE(c.accept_without_rules);

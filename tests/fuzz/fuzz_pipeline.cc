@@ -30,7 +30,10 @@ struct Checker : firewall::Egress {
     const auto r = packet::parse(f);
     const auto* p = std::get_if<packet::Parsed>(&r);
     if (!p) __builtin_trap();
-    if (p->l3 == packet::L3::ipv4 && p->dst4 != (v.slot == 0 ? kWorkIp : kUntrustedIp)) __builtin_trap();
+    // To the VM's own address; DHCP answers ([firewall] dhcp) also to broadcast.
+    const bool dhcp_broadcast = p->proto == packet::ipproto::udp && p->sport == 67 && p->dport == 68 &&
+                                p->dst4 == packet::Ipv4Addr{{255, 255, 255, 255}};
+    if (p->l3 == packet::L3::ipv4 && p->dst4 != (v.slot == 0 ? kWorkIp : kUntrustedIp) && !dhcp_broadcast) __builtin_trap();
     if (p->l3 == packet::L3::ipv6 && (v.slot != 1 || (p->dst6 != kUntrustedIp6 && p->icmp_type != 136)))
       __builtin_trap();
   }
@@ -51,6 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   cfg.uplink_gateway6 = packet::Ipv6Addr::parse("fd00:100::1");
   cfg.limits.max_flows = 64;
   cfg.limits.max_flows_per_vif = 16;
+  cfg.dhcp = true;
   firewall::Pipeline pl(cfg, out, 1);
   const netback::VifId work{0, 1}, untrusted{1, 1};
   pl.vif_up({work, xen::DomId{5}, 0, "work", kMac, xen::IpList{{kWorkIp}, {}}});

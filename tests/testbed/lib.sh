@@ -2,7 +2,7 @@
 #
 #   source tests/testbed/lib.sh; tb_up /path/to/xfwd [XFWD ARGS]; ...; tb_down
 # check NAME CMD... / expect_fail CMD...: the scripts' checks.
-# TB_TOML_EXTRA: more sections for xfwd.toml (e.g. [qubesdb]); TB_LOG_LEVEL: xfwd's (warn).
+# TB_TOML_EXTRA: more sections for xfwd.toml (e.g. [qubesdb]); TB_FIREWALL_EXTRA: more [firewall] keys; TB_LOG_LEVEL: xfwd's (warn).
 # Namespaces (all made here, all removed by tb_down; traffic never leaves them):
 #   $TB-fw        xfwd (--xen=sim), its uplink "up0" (no IPv4 address: xfwd owns it), and
 #                 "xfw0" 10.137.255.254, the firewall VM's own traffic through xfwd
@@ -68,6 +68,7 @@ gateway6 = "fd00:100::1"
 gateway = "10.137.0.1"
 gateway6 = "fd09:24ef:4179::a89:1"
 resolvers = ["192.168.100.1"]
+${TB_FIREWALL_EXTRA:-}
 [self]
 interface = "xfw0"
 address = "10.137.255.254"

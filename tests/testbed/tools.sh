@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The tools a user reaches for, on the testbed (tests/testbed/lib.sh): `xfwctl capture` piped
 # into the real tcpdump while real Linux stacks talk through xfwd; `xfwctl diagnose` healthy
-# and with each failure mode induced; `xfwctl top` under tmux.
+# and with each failure mode induced; `xfwctl top` under tmux; busybox udhcpc with
+# [firewall] dhcp.
 #   tests/testbed/tools.sh build/release/daemon/xfwd build/release/ctl/xfwctl
 # Exit 0 when every check passed, 1 otherwise, 77 (skipped) without root.
 set -u
@@ -13,6 +14,7 @@ trap tb_down EXIT
 ctl() { "$XFWCTL" --socket "$TB_DIR/control.sock" "$@"; }
 
 TB_LOG_LEVEL=info  # the journal lines of captures
+TB_FIREWALL_EXTRA="dhcp = true"  # for busybox udhcpc at the end
 tb_up "$XFWD" || exit 1
 echo "ok    both AppVMs attached and reach their gateway"
 
@@ -147,6 +149,23 @@ check "... d sorts by drops, o by bytes to the VM" bash -c "
 tmux send-keys -t "$TB-top" q; sleep 0.5
 check "... q quits" expect_fail tmux has-session -t "$TB-top"
 kill "$fetch_pid" 2>/dev/null; wait "$fetch_pid" 2>/dev/null
+
+echo "-- DHCP ([firewall] dhcp)"
+cat > "$TB_DIR/udhcpc.sh" <<'S'
+#!/bin/sh
+[ "$1" = bound ] || exit 0
+echo "bound ip=$ip mask=$mask router=$router dns=$dns lease=$lease server=$serverid"
+ip addr add "$ip/$mask" dev "$interface"
+ip route add "$router" dev "$interface"
+ip route add default via "$router" dev "$interface" onlink
+S
+chmod +x "$TB_DIR/udhcpc.sh"
+tb_ns work ip addr flush dev xt-work
+tb_ns work busybox udhcpc -i xt-work -f -q -n -t 5 -T 1 -s "$TB_DIR/udhcpc.sh" > "$TB_DIR/udhcpc.out" 2>&1
+cat "$TB_DIR/udhcpc.out"
+check "busybox udhcpc gets exactly the vif's address, the gateway, the virtual DNS and a lease" \
+  grep -qx "bound ip=10.137.0.5 mask=32 router=10.137.0.1 dns=10.139.1.1 10.139.1.2 lease=86400 server=10.137.0.1" "$TB_DIR/udhcpc.out"
+check "... and the VM reaches the netvm with it" fetch work
 
 tb_stop_xfwd
 check "no sanitizer report" expect_fail grep -q 'Sanitizer' "$TB_DIR/xfwd.out"
