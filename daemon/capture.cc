@@ -84,7 +84,8 @@ std::variant<CaptureSpec, std::string> capture_spec(const json& req) {
 Captures::~Captures() { end_all("xfwd stopped"); }
 
 uint64_t Captures::add(CaptureSpec spec, std::shared_ptr<CaptureSink> sink) {
-  list_.push_back(Capture{next_id_, std::move(spec), std::move(sink)});
+  const bool uplink = spec.target == "uplink";
+  list_.push_back(Capture{next_id_, std::move(spec), std::move(sink), uplink});
   return next_id_++;
 }
 
@@ -104,13 +105,14 @@ void Captures::finish(std::list<Capture>::iterator it, const char* why) {
   sink->finish(e.dump() + "\n");
 }
 
+// The tap first (a comparison), the VM's name last (string comparisons).
 bool Captures::wants(const Capture& c, Tap tap, std::optional<netback::VifId> vif) const {
   const CaptureSpec& s = c.spec;
-  const bool of_target = vif && pl_.client_is(*vif, s.target);
-  if (s.drops) return tap == Tap::drop && (s.target.empty() || of_target || (s.target == "uplink" && !vif));
-  if (s.target == "uplink") return tap == Tap::to_uplink || tap == Tap::from_uplink;
-  if (s.after_nat) return of_target && (tap == Tap::to_uplink || tap == Tap::from_uplink_to_vm);
-  return of_target && (tap == Tap::from_vm || tap == Tap::to_vm);
+  auto of_target = [&] { return vif && pl_.client_is(*vif, s.target); };
+  if (s.drops) return tap == Tap::drop && (s.target.empty() || (c.uplink ? !vif : of_target()));
+  if (c.uplink) return tap == Tap::to_uplink || tap == Tap::from_uplink;
+  if (s.after_nat) return (tap == Tap::to_uplink || tap == Tap::from_uplink_to_vm) && of_target();
+  return (tap == Tap::from_vm || tap == Tap::to_vm) && of_target();
 }
 
 void Captures::frame(Tap tap, std::optional<netback::VifId> vif, std::span<const std::byte> f, const char* reason) {

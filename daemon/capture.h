@@ -93,6 +93,7 @@ class Captures {
     uint64_t id;
     CaptureSpec spec;
     std::shared_ptr<CaptureSink> sink;
+    bool uplink = false;  // target "uplink"
     uint64_t matched = 0, sent = 0, lost = 0;
   };
   [[nodiscard]] bool wants(const Capture& c, Tap tap, std::optional<netback::VifId> vif) const;

@@ -123,14 +123,19 @@ tb_ns fw ip link set up0 down
 diag >/dev/null
 check "the uplink down: FAIL with where to look" has '^FAIL  uplink up0 is down'
 tb_ns fw ip link set up0 up
+for _ in $(seq 50); do fetch work && break; sleep 0.2; done  # the link back before the next test
 
 echo "-- top (under tmux)"
 tmux kill-session -t "$TB-top" 2>/dev/null
 tmux new-session -d -s "$TB-top" -x 110 -y 30 "$XFWCTL --socket $TB_DIR/control.sock top"
 tb_ns work curl -s --limit-rate 400k -o /dev/null http://192.168.100.1/big.bin &
 fetch_pid=$!
-sleep 2.5
-tmux capture-pane -p -t "$TB-top" > "$TB_DIR/top1.txt"
+# Until a refresh shows the download (its first second may fall before the first poll).
+for _ in $(seq 30); do
+  sleep 0.3
+  tmux capture-pane -p -t "$TB-top" > "$TB_DIR/top1.txt"
+  grep -Eq '^10\.137\.0\.5 +10\.0 +[0-9.k]+ +[0-9.k]+ +[0-9.k]+ +[1-9][0-9.]*[kM] ' "$TB_DIR/top1.txt" && break
+done
 tmux send-keys -t "$TB-top" d; sleep 0.5
 tmux capture-pane -p -t "$TB-top" > "$TB_DIR/top2.txt"
 tmux send-keys -t "$TB-top" o; sleep 0.5
