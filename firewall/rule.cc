@@ -112,9 +112,12 @@ std::variant<Rule, RuleError> parse_rule(std::string_view text, int64_t now) {
       else return bad("must be tcp, udp or icmp");
     } else if (key == "expire") {  // a UNIX time, or +SECONDS from now (qvm-firewall's two forms)
       const bool rel = !val.empty() && val[0] == '+';
-      const auto t = number(rel ? val.substr(1) : val, 4'000'000'000u);
+      constexpr uint32_t kLatest = 4'000'000'000u;  // 2096: what the canonical form may hold
+      const auto t = number(rel ? val.substr(1) : val, kLatest);
       if (!t) return bad("must be a UNIX time or +SECONDS");
       r.expire = rel ? now + int64_t(*t) : int64_t(*t);
+      // +SECONDS becomes a UNIX time, which must parse back (found by fuzz_rule).
+      if (*r.expire > int64_t(kLatest)) return bad("must be a UNIX time or +SECONDS, no later than 4000000000");
     } else if (key == "dst4" || key == "dst6" || key == "dsthost" || key == "specialtarget") {
       if (!std::holds_alternative<std::monostate>(r.dst))
         return bad("only one of dst4, dst6, dsthost and specialtarget may be given");

@@ -51,6 +51,12 @@ TEST(Rule, QvmFirewallForms) {
   EXPECT_EQ(t.expire, 1'800'003'600);
   EXPECT_EQ(to_string(t), "action=accept expire=1800003600");
   EXPECT_EQ(ok("action=accept expire=1800003600"), t);
+  // +SECONDS that would land past what the canonical form holds is refused (fuzz_rule's find:
+  // "expire=+2222886200" printed a time that did not parse back).
+  const auto far = parse_rule("action=drop expire=+2222886200", 1'800'000'000);
+  ASSERT_TRUE(std::holds_alternative<RuleError>(far));
+  EXPECT_EQ(std::get<RuleError>(far).message, "expire: must be a UNIX time or +SECONDS, no later than 4000000000");
+  EXPECT_TRUE(std::holds_alternative<Rule>(parse_rule("action=drop expire=+2200000000", 1'800'000'000)));
   // comment=: the rest of the rule, spaces included.
   const Rule c = ok("action=drop proto=udp comment=no NTP  for  work=yes");
   EXPECT_EQ(c.comment, "no NTP  for  work=yes");
