@@ -223,6 +223,7 @@ void capture(Connection& c, const CaptureArgs& a) {
            {"snaplen", a.snaplen}};
   if (a.count) req["count"] = *a.count;
   if (!a.filter.empty()) req["filter"] = compile_filter(a.filter, a.snaplen), req["filter_text"] = a.filter;
+  const json res = c.call(req);  // a refused capture leaves FILE as it was
   std::unique_ptr<pcap_t, void (*)(pcap_t*)> dead(pcap_open_dead(DLT_EN10MB, int(a.snaplen)), pcap_close);
   std::unique_ptr<pcap_dumper_t, void (*)(pcap_dumper_t*)> dump(nullptr, pcap_dump_close);
   if (!a.file.empty()) {
@@ -230,7 +231,6 @@ void capture(Connection& c, const CaptureArgs& a) {
     if (!dump) throw Usage{"-w " + a.file + ": " + pcap_geterr(dead.get())};
     if (pcap_dump_flush(dump.get()) != 0) throw Usage{"-w " + a.file + ": cannot write"};
   }
-  const json res = c.call(req);
   std::string what = a.drops ? "dropped frames" + (a.target.empty() ? "" : " of " + a.target) : a.target;
   if (a.after_nat) what += " (on the uplink, after NAT)";
   if (!a.filter.empty()) what += " matching '" + a.filter + "'";

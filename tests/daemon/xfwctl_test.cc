@@ -314,8 +314,10 @@ TEST_F(Xfwctl, CaptureAVmLiveIntoTcpdump) {
   t = ctl("capture 10.137.0.10 --filter 'tcp port'");
   EXPECT_EQ(t.status, 2) << t.out;
   EXPECT_EQ(t.out, "xfwctl: --filter: can't parse filter expression: syntax error\n");
-  t = ctl("capture uplink --after-nat");
+  std::ofstream(dir_ / "keep.pcap") << "old";
+  t = ctl("capture uplink --after-nat -w " + (dir_ / "keep.pcap").string());
   EXPECT_EQ(t.status, 1) << t.out;
+  EXPECT_EQ(sh("cat " + (dir_ / "keep.pcap").string()).out, "old") << "a refused capture leaves the file alone";
   t = ctl("capture");
   EXPECT_EQ(t.status, 2) << t.out;
 }
