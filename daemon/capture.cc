@@ -81,6 +81,16 @@ std::variant<CaptureSpec, std::string> capture_spec(const json& req) {
   return s;
 }
 
+std::string to_hex(std::span<const std::byte> b) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex(2 * b.size(), '\0');
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    hex[2 * i] = kHex[uint8_t(b[i]) >> 4];
+    hex[2 * i + 1] = kHex[uint8_t(b[i]) & 15];
+  }
+  return hex;
+}
+
 Captures::~Captures() { end_all("xfwd stopped"); }
 
 uint64_t Captures::add(CaptureSpec spec, std::shared_ptr<CaptureSink> sink) {
@@ -129,12 +139,7 @@ void Captures::frame(Tap tap, std::optional<netback::VifId> vif, std::span<const
       ++c.lost;
       continue;
     }
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string hex(2 * snap, '\0');
-    for (std::size_t i = 0; i < snap; ++i) {
-      hex[2 * i] = kHex[uint8_t(f[i]) >> 4];
-      hex[2 * i + 1] = kHex[uint8_t(f[i]) & 15];
-    }
+    std::string hex = to_hex(f.first(snap));
     const char* dir = tap == Tap::drop ? "dropped" : tap == Tap::from_vm || tap == Tap::to_uplink ? "sent" : "received";
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                         std::chrono::system_clock::now().time_since_epoch()).count();

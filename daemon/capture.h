@@ -63,6 +63,9 @@ struct CaptureSpec {
 // ...], "filter_text", "snaplen", "count"), checked: the spec, or what is wrong with it.
 [[nodiscard]] std::variant<CaptureSpec, std::string> capture_spec(const nlohmann::json& req);
 
+// Frame bytes as lower-case hex, as capture events and drop records carry them.
+[[nodiscard]] std::string to_hex(std::span<const std::byte> b);
+
 // Where a capture's lines go (ControlServer::Stream in xfwd, a vector in tests).
 class CaptureSink {
  public:

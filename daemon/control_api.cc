@@ -158,15 +158,7 @@ std::size_t apply_rules(firewall::Pipeline& pl, const RuleMap& old_rules, const 
 json drop_json(const DropRecord& d, bool with_bytes) {
   json j{{"seq", d.seq}, {"time_ms", d.time_ms}, {"vm", d.vm}, {"reason", firewall::name(d.reason)},
          {"what", d.what}, {"len", d.len}};
-  if (with_bytes) {
-    static const char* kHex = "0123456789abcdef";
-    std::string hex;
-    for (auto b : d.head) {
-      hex += kHex[uint8_t(b) >> 4];
-      hex += kHex[uint8_t(b) & 15];
-    }
-    j["head"] = hex;
-  }
+  if (with_bytes) j["head"] = to_hex(d.head);
   return j;
 }
 
