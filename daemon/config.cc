@@ -215,8 +215,11 @@ std::variant<Config, ConfigError> parse_config(std::string_view text) {
     if (auto e = parse_path(*t, "control", "group", c.control_group, false)) return *e;
   }
   if (const auto* t = root["state"].as_table()) {
-    if (!p.check_keys(*t, "state.", {"directory"})) return ConfigError{p.error};
+    if (!p.check_keys(*t, "state.", {"directory", "connections"})) return ConfigError{p.error};
     if (auto e = parse_path(*t, "state", "directory", c.state_dir, true)) return *e;
+    std::string conn;
+    if (auto e = parse_path(*t, "state", "connections", conn, true)) return *e;
+    if (!conn.empty()) c.connections_file = conn;
   }
   if (const auto* t = root["qubesdb"].as_table()) {
     if (!p.check_keys(*t, "qubesdb.", {"enabled", "socket"}) || !p.boolean(*t, "qubesdb", "enabled", c.qubesdb.enabled))

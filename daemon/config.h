@@ -34,6 +34,7 @@
 //   group = "xfw"                  # may use xfwctl besides root (a missing group: root only)
 //   [state]
 //   directory = "/var/lib/xfw"     # rules.json: the rules xfwctl manages, kept across restarts
+//   connections = "/run/xfw/connections"   # the connections a restarted xfwd takes back
 //   [qubesdb]                      # rules, addresses and DNS from dom0, as in Qubes OS
 //   enabled = false                # needs vms_without_rules = "drop"
 //   socket = "/var/run/qubes/qubesdb.sock"   # the firewall VM's own QubesDB daemon
@@ -76,6 +77,9 @@ struct Config {
   std::string control_socket = "/run/xfw/control.sock";
   std::string control_group = "xfw";
   std::string state_dir = "/var/lib/xfw";
+  // The connection state kept across restarts (daemon/state_file.h); nullopt: the default,
+  // /run/xfw/connections with --xen=real, none with --xen=sim.
+  std::optional<std::string> connections_file;
   netback::NetbackConfig netback;
   UplinkConfig uplink;
   SelfConfig self;

@@ -18,7 +18,7 @@ void Dataplane::vif_up(const netback::VifInfo& v) {
   info.id = to_pipeline(v.id);
   if (info.id.slot >= vifs_.size()) vifs_.resize(info.id.slot + 1);
   vifs_[info.id.slot] = VifStats{info, true, 0, 0};
-  pipeline_.vif_up(info);
+  pipeline_.vif_up(info, now_ms());
 }
 
 void Dataplane::vif_down(netback::VifId v) {

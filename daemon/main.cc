@@ -35,6 +35,7 @@
 #include "daemon/qubesdb_link.h"
 #include "daemon/sim_guests.h"
 #include "daemon/sim_tap.h"
+#include "daemon/state_file.h"
 #include "daemon/uplink.h"
 #include "xen/real/real.h"
 #include "xen/sim/hypervisor.h"
@@ -88,7 +89,7 @@ int main(int argc, char** argv) {
   int sim_guests = 0;
   double sim_duration = 0;
   std::vector<std::string> sim_taps;
-  std::optional<std::string> control_socket_opt, state_dir_opt;
+  std::optional<std::string> control_socket_opt, state_dir_opt, connections_opt;
   bool check_config = false;
   auto* cfg_opt = app.add_option("--config", config_path, "configuration file (TOML)");
   app.add_option("--xen", xen_mode, "hypervisor: real or sim (simulated, for tests and demos)")
@@ -102,6 +103,8 @@ int main(int argc, char** argv) {
   app.add_flag("--check-config", check_config, "check the configuration file, then exit (0: valid)");
   app.add_option("--control-socket", control_socket_opt, "control socket path (\"\": none)");
   app.add_option("--state-dir", state_dir_opt, "state directory (\"\": rules are not kept)");
+  app.add_option("--connections-file", connections_opt,
+                 "connection state kept across restarts (\"\": none; default /run/xfw/connections with --xen=real)");
   app.add_option("--sim-tap", sim_taps,
                  "with --xen=sim: a guest NAME=IPV4[,IPV6] whose network is the TAP device xt-NAME");
   try {
@@ -130,6 +133,8 @@ int main(int argc, char** argv) {
   }
   const std::string control_socket = control_socket_opt.value_or(cfg.control_socket);
   const std::string state_dir = state_dir_opt.value_or(cfg.state_dir);
+  const std::string connections_file =
+      connections_opt.value_or(cfg.connections_file.value_or(xen_mode == "real" ? "/run/xfw/connections" : ""));
   spdlog::set_level(spdlog::level::from_str(log_level.empty() ? cfg.log_level : log_level));
   daemon::use_journal();
   cfg.netback.log = [](netback::LogLevel l, const std::string& m) {
@@ -195,6 +200,13 @@ int main(int argc, char** argv) {
     if (auto& have = std::get<std::optional<daemon::RuleMap>>(stored)) rules = std::move(*have);
   }
   (void)daemon::apply_rules(dp.pipeline(), {}, rules);
+  // The connections a previous xfwd left: adopted once the rules are known (QubesDB's come
+  // with its first full read), kept every second and at a clean stop.
+  std::optional<daemon::StateKeeper> state;
+  if (!connections_file.empty()) {
+    state.emplace(connections_file, dp.pipeline());
+    state->load(daemon::Dataplane::now_ms());
+  }
   netback::Netback nb(*xs, *gnt, *evt, dp, cfg.netback);
   dp.attach(nb, uplink.get());
   if (self_tap) dp.attach_self(*self_tap, cfg.self.address);
@@ -231,8 +243,14 @@ int main(int argc, char** argv) {
   std::unique_ptr<daemon::ControlServer> control;
   // QubesDB ([qubesdb] enabled): dom0's rules, client addresses and network, as they change.
   std::unique_ptr<daemon::QubesDbLink> qubesdb;
-  if (cfg.qubesdb.enabled)
+  if (cfg.qubesdb.enabled) {
     qubesdb = std::make_unique<daemon::QubesDbLink>(io, cfg.qubesdb.socket, dp, cfg.pipeline, rules);
+    qubesdb->on_first_sync = [&] {
+      if (state) state->adopt(daemon::Dataplane::now_ms());
+    };
+  } else if (state) {
+    state->adopt(daemon::Dataplane::now_ms());
+  }
   auto stop = [&] {
     daemon::notify_stopping();
     if (qubesdb) qubesdb->stop();
@@ -296,6 +314,7 @@ int main(int argc, char** argv) {
     if (const std::size_t n = daemon::expire_rules(ctl_ctx, firewall::wall_seconds(), &why))
       spdlog::info("{} rule{} expired and removed{}", n, n == 1 ? "" : "s", why.empty() ? "" : " (not stored: " + why + ")");
   });
+  if (state) loop.add_periodic(std::chrono::seconds(1), [&] { state->save(daemon::Dataplane::now_ms()); });
   if (const auto wd = daemon::watchdog_interval())
     loop.add_periodic(std::chrono::duration_cast<std::chrono::milliseconds>(*wd / 2), [] { daemon::notify_watchdog(); });
   // Every device and socket is open: no capability is needed any more.
@@ -308,6 +327,7 @@ int main(int argc, char** argv) {
   if (taps) taps->start();
   dp.tick();
   io.run();
+  if (state) state->save(daemon::Dataplane::now_ms());  // before the vifs go: nothing is lost
   if (xen_mode == "sim") print_summary(nb, dp);
   spdlog::info("xfwd stopped");
   return 0;

@@ -137,6 +137,7 @@ void QubesDbLink::apply(qubesdb::Changes c) {
   if (c.synced && !synced_) {
     synced_ = true;
     spdlog::info("QubesDB: read {} clients' rules and {} values", applied_.size(), values_.size());
+    if (auto first = std::exchange(on_first_sync, nullptr)) first();
   }
 }
 

@@ -20,6 +20,7 @@
 #include <utility>  // before Asio (Boost 1.74)
 #include <boost/asio.hpp>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -48,6 +49,8 @@ class QubesDbLink {
   [[nodiscard]] bool synced() const { return synced_; }
   [[nodiscard]] const std::string& socket_path() const { return path_; }
   [[nodiscard]] uint64_t connects() const { return connects_; }
+  // Called once, after the first full read (the rules of every client are known).
+  std::function<void()> on_first_sync;
   [[nodiscard]] const std::string& last_error() const { return last_error_; }
 
  private:

@@ -1,7 +1,6 @@
 #include "daemon/rules_store.h"
 
-#include <fcntl.h>
-#include <unistd.h>
+#include "daemon/atomic_file.h"
 
 #include <cctype>
 #include <cerrno>
@@ -14,17 +13,6 @@ namespace xfw::daemon {
 namespace {
 
 std::string sys_error(const std::string& what) { return what + ": " + std::strerror(errno); }
-
-bool write_all(int fd, const std::string& s) {
-  std::size_t done = 0;
-  while (done < s.size()) {
-    const ssize_t n = ::write(fd, s.data() + done, s.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += std::size_t(n);
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -72,29 +60,7 @@ std::optional<StoreError> save_rules(const std::string& path, const RuleMap& rul
     auto& arr = j["rules"][vm] = nlohmann::json::array();
     for (const auto& r : list) arr.push_back(firewall::to_string(r));
   }
-  const std::string text = j.dump(2) + "\n";
-  const auto slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) return StoreError{sys_error(tmp)};
-  if (!write_all(fd, text) || ::fsync(fd) != 0) {
-    const auto e = StoreError{sys_error(tmp)};
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return e;
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const auto e = StoreError{sys_error("rename to " + path)};
-    ::unlink(tmp.c_str());
-    return e;
-  }
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    (void)::fsync(dfd);
-    ::close(dfd);
-  }
+  if (auto e = replace_file(path, j.dump(2) + "\n", true)) return StoreError{*e};
   return std::nullopt;
 }
 

@@ -13,6 +13,22 @@ void HostResolver::set_hosts(const std::vector<std::string>& names) {
   hosts_ = std::move(kept);
 }
 
+std::vector<HostResolver::Known> HostResolver::known() const {
+  std::vector<Known> out;
+  for (const auto& [name, h] : hosts_)
+    if (!h.addrs.v4.empty() || !h.addrs.v6.empty()) out.push_back(Known{name, h.addrs, h.a.refresh_at, h.aaaa.refresh_at});
+  return out;
+}
+
+bool HostResolver::restore(const Known& k) {
+  const auto it = hosts_.find(k.name);
+  if (it == hosts_.end()) return false;
+  it->second.addrs = k.addrs;
+  it->second.a.refresh_at = k.refresh_a;
+  it->second.aaaa.refresh_at = k.refresh_aaaa;
+  return true;
+}
+
 std::vector<HostResolver::Query> HostResolver::due(int64_t now,
                                                    const std::vector<packet::Ipv4Addr>& servers) {
   std::vector<Query> out;

@@ -45,6 +45,17 @@ class HostResolver {
                                                               uint16_t dport, int64_t now);
   [[nodiscard]] static bool is_our_port(uint16_t p) { return p >= kPortLo; }
 
+  // What a restart keeps: each name's addresses and when its records are asked again.
+  struct Known {
+    std::string name;
+    Resolved addrs;
+    int64_t refresh_a = 0, refresh_aaaa = 0;
+    friend bool operator==(const Known&, const Known&) = default;
+  };
+  [[nodiscard]] std::vector<Known> known() const;
+  // Takes back what known() gave, for a name in use (set_hosts); false if it is not.
+  bool restore(const Known& k);
+
  private:
   struct Lookup {  // one record type of one name
     bool in_flight = false;

@@ -128,7 +128,8 @@ std::optional<DropReason> Pipeline::forward_new(const Client& c, packet::Parsed&
     switch (*why) {
       case nat::Refused::table_full: return DropReason::conntrack_table_full;
       case nat::Refused::vif_limit: return DropReason::conntrack_vif_limit;
-      case nat::Refused::no_nat_port: return DropReason::nat_no_port;
+      case nat::Refused::no_nat_port:
+      case nat::Refused::taken: return DropReason::nat_no_port;
     }
   }
   const uint32_t id = std::get<uint32_t>(made);

@@ -29,6 +29,7 @@
 #include "firewall/client.h"
 #include "firewall/host_resolver.h"
 #include "firewall/ruleset.h"
+#include "firewall/saved_state.h"
 #include "firewall/verdict.h"
 #include "nat/conntrack.h"
 #include "nat/fragments.h"
@@ -89,7 +90,8 @@ class Pipeline {
  public:
   Pipeline(PipelineConfig cfg, Egress& out, uint64_t seed);
 
-  void vif_up(const netback::VifInfo& vif);
+  // `now`: for the saved connections it adopts (adopt_saved()).
+  void vif_up(const netback::VifInfo& vif, int64_t now = 0);
   void vif_down(netback::VifId vif);
 
   // A frame from a client; nullopt when it was forwarded or answered.
@@ -118,6 +120,7 @@ class Pipeline {
   // new uplink gateway is looked up again, new virtual DNS addresses recompile every rule set.
   void set_network(const NetworkConfig& n);
   [[nodiscard]] const NetworkConfig& network() const { return cfg_; }
+  [[nodiscard]] const PipelineConfig& config() const { return cfg_; }
   // Every client address dom0 knows (QubesDB /connected-ips*), running or not: refused as a
   // source from the uplink.
   void set_known_clients(const std::vector<nat::Addr>& addrs);
@@ -148,6 +151,23 @@ class Pipeline {
   void probe_resolvers(int64_t now);
   [[nodiscard]] const std::vector<DnsProbe>& probes() const { return probes_; }
   [[nodiscard]] const nat::ConnTrack& conntrack() const { return ct_; }
+
+  // Across a restart of xfwd (firewall/saved_state.h, daemon/state_file.h).
+  // The configuration a saved state must have been written for: the uplink addresses and
+  // gateways, the NAT port range, the virtual DNS addresses and the resolvers.
+  [[nodiscard]] std::string state_identity() const;
+  // Every live connection, with those still waiting for their vif (restore()).
+  [[nodiscard]] SavedState save(int64_t now) const;
+  // Keeps `s` until adopt_saved(): until then none of its connections forwards.
+  void restore(SavedState s);
+  // Once the rules are known (at start, or after QubesDB's first full read). A state written
+  // for another configuration is refused whole: returns why, and nothing of it is used. Else
+  // the gateway MACs and resolved names come back, and the connections of every vif up are
+  // adopted (what the current rules refuse is cut, the per-VM limits hold); those of a vif that
+  // comes up within kAdoptWaitMs follow it, the others are forgotten.
+  std::optional<std::string> adopt_saved(int64_t now);
+  [[nodiscard]] const AdoptStats& adopt_stats() const { return adopt_stats_; }
+  static constexpr int64_t kAdoptWaitMs = 60'000;
   [[nodiscard]] std::string vm_of(netback::VifId vif) const;
   // Is `key` the name or one of the addresses of the client on `vif`?
   [[nodiscard]] bool client_is(netback::VifId vif, std::string_view key) const;
@@ -155,6 +175,8 @@ class Pipeline {
  private:
   struct Client {
     netback::VifId id;
+    uint16_t domid = 0;
+    uint32_t devid = 0;
     std::vector<std::string> keys;  // its name (if known), then its addresses
     packet::MacAddr mac;
     ClientVif addrs;
@@ -186,6 +208,8 @@ class Pipeline {
   std::size_t store_rules(const std::string& vm, std::vector<Rule> rules, bool from_qubesdb,
                           std::optional<std::string> invalid);
   std::size_t cut_forbidden(const std::string& vm);
+  [[nodiscard]] bool forbidden(const Client& c, const nat::Flow& f) const;
+  void adopt_for(const Client& c, int64_t now);
   void index_addrs(const Client& c, bool add);
   [[nodiscard]] std::optional<packet::Ipv4Addr> resolver_for(const packet::Ipv4Addr& virt) const;
 
@@ -204,6 +228,11 @@ class Pipeline {
   int64_t next_arp_ = 0, next_ns_ = 0, gateway_heard_ = 0;
   std::vector<DnsProbe> probes_;
   uint16_t probe_seq_ = 0;
+  std::optional<SavedState> saved_;  // a previous xfwd's, until adopted (restore())
+  std::vector<bool> saved_done_;     // per saved flow: adopted or given up
+  bool adopting_ = false;
+  int64_t adopt_until_ = 0;
+  AdoptStats adopt_stats_;
   std::vector<std::byte> buf_;       // the frame being rewritten
   std::vector<std::byte> reply_;     // a reply built by a stage
 };

@@ -32,6 +32,12 @@ std::optional<DropReason> Pipeline::uplink_ndp(const packet::Parsed& p) {
 
 void Pipeline::tick(int64_t now) {
   ct_.sweep(now, 4096);
+  if (adopting_ && now >= adopt_until_) {  // the vifs that were to come back did not
+    adopt_stats_.abandoned += adopt_stats_.waiting;
+    adopt_stats_.waiting = 0;
+    adopting_ = false;
+    saved_.reset();
+  }
   if (cfg_.uplink_addr && cfg_.uplink_gateway && now >= next_arp_) {
     out_.to_uplink(std::span(reply_.data(), packet::arp_request(reply_, cfg_.uplink_mac,
                                                                  *cfg_.uplink_addr,

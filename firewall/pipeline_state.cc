@@ -28,9 +28,9 @@ Pipeline::Pipeline(PipelineConfig cfg, Egress& out, uint64_t seed)
 
 // ---- vifs -------------------------------------------------------------------------------
 
-void Pipeline::vif_up(const netback::VifInfo& vif) {
+void Pipeline::vif_up(const netback::VifInfo& vif, int64_t now) {
   if (clients_.size() <= vif.id.slot) clients_.resize(vif.id.slot + 1);
-  Client c{vif.id, {}, vif.mac, ClientVif{vif.ips.v4, vif.ips.v6}};
+  Client c{vif.id, vif.domid.value(), vif.devid, {}, vif.mac, ClientVif{vif.ips.v4, vif.ips.v6}};
   if (!vif.name.empty()) c.keys.push_back(vif.name);
   for (const auto& a : vif.ips.v4) c.keys.push_back(a.str());
   for (const auto& a : vif.ips.v6) c.keys.push_back(a.str());
@@ -39,6 +39,7 @@ void Pipeline::vif_up(const netback::VifInfo& vif) {
   ct_.flush_vif(vif.id.slot);
   clients_[vif.id.slot] = std::move(c);
   index_addrs(*clients_[vif.id.slot], true);
+  if (adopting_) adopt_for(*clients_[vif.id.slot], now);
 }
 
 void Pipeline::vif_down(netback::VifId vif) {
@@ -191,13 +192,16 @@ std::vector<std::string> Pipeline::vms_with_rules() const {
   return out;
 }
 
+bool Pipeline::forbidden(const Client& c, const nat::Flow& f) const {
+  const auto q = query_of(f.orig, f.orig.proto == icmp || f.orig.proto == icmpv6 ? 8 : 0);
+  return ruleset(vm_of(c, f.orig.v6)).classify(q).action == Action::drop;
+}
+
 std::size_t Pipeline::cut_forbidden(const std::string& vm) {
-  const RuleSet& rs = ruleset(vm);
   std::vector<uint32_t> cut;
   ct_.for_each([&](uint32_t id, const nat::Flow& fl) {
     if (fl.vif_slot >= clients_.size() || !clients_[fl.vif_slot] || vm_of(*clients_[fl.vif_slot], fl.orig.v6) != vm) return;
-    if (rs.classify(query_of(fl.orig, fl.orig.proto == icmp || fl.orig.proto == icmpv6 ? 8 : 0)).action == Action::drop)
-      cut.push_back(id);
+    if (forbidden(*clients_[fl.vif_slot], fl)) cut.push_back(id);
   });
   for (uint32_t id : cut) ct_.remove(id);
   return cut.size();

@@ -41,6 +41,8 @@ std::optional<std::string> parse_cidr(std::string_view v, unsigned max, Cidr& ou
   return std::nullopt;
 }
 
+}  // namespace
+
 // RFC 1123 host names (Qubes' characters: a-z 0-9 - . _): labels of 1 to 63 characters that
 // neither start nor end with '-', 253 characters in all; one trailing dot allowed.
 std::optional<std::string> hostname_error(std::string_view h) {
@@ -61,8 +63,6 @@ std::optional<std::string> hostname_error(std::string_view h) {
   }
   return std::nullopt;
 }
-
-}  // namespace
 
 int64_t wall_seconds() { return int64_t(std::time(nullptr)); }
 

@@ -77,6 +77,8 @@ struct RuleError {
 [[nodiscard]] int64_t wall_seconds();  // now, as a UNIX time
 [[nodiscard]] std::variant<Rule, RuleError> parse_rule(std::string_view text, int64_t now = wall_seconds());
 [[nodiscard]] std::string to_string(const Rule& r);
+// Why `h` is not an RFC 1123 host name (as dsthost= takes them), or nullopt.
+[[nodiscard]] std::optional<std::string> hostname_error(std::string_view h);
 [[nodiscard]] std::string to_string(const Cidr4& c);  // "192.0.2.0/24"
 [[nodiscard]] std::string to_string(const Cidr6& c);
 [[nodiscard]] std::string format_error(std::string_view text, const RuleError& e);

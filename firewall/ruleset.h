@@ -57,6 +57,7 @@ struct Decision {
 struct Resolved {  // a host name's addresses, as the resolver last returned them
   std::vector<packet::Ipv4Addr> v4;
   std::vector<packet::Ipv6Addr> v6;
+  friend bool operator==(const Resolved&, const Resolved&) = default;
 };
 
 class RuleSet {

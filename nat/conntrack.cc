@@ -143,9 +143,7 @@ uint32_t ConnTrack::find_reply(const Key& k, int64_t now) {
 
 bool ConnTrack::reply_key_free(Key k, int64_t now) { return find_reply(k, now) == kNone; }
 
-std::variant<uint32_t, Refused> ConnTrack::create(const Key& orig, const Addr& nat_dst,
-                                                  uint32_t vif_slot, uint32_t vif_gen,
-                                                  uint32_t rule, int64_t now) {
+std::optional<Refused> ConnTrack::make_room(uint32_t vif_slot, int64_t now) {
   if (vif_slot >= per_vif_.size()) {
     per_vif_.resize(vif_slot + 1, 0);
     vif_head_.resize(vif_slot + 1, kNone);
@@ -156,6 +154,24 @@ std::variant<uint32_t, Refused> ConnTrack::create(const Key& orig, const Addr& n
     sweep(now, 4096);
     if (free_ == kNone) return Refused::table_full;
   }
+  return std::nullopt;
+}
+
+uint32_t ConnTrack::insert(const Flow& f) {
+  const uint32_t id = free_;
+  free_ = slab_[id].next_orig;
+  slab_[id] = f;
+  slab_[id].live = true;
+  link(id);
+  ++per_vif_[f.vif_slot];
+  ++count_;
+  return id;
+}
+
+std::variant<uint32_t, Refused> ConnTrack::create(const Key& orig, const Addr& nat_dst,
+                                                  uint32_t vif_slot, uint32_t vif_gen,
+                                                  uint32_t rule, int64_t now) {
+  if (const auto full = make_room(vif_slot, now)) return *full;
   // NAT port: the client's own port when it is in range and free (traces stay readable), else
   // RFC 6056 §3.3.3-style: a start from a seeded hash of the flow, then the next ports in turn.
   Key reply{nat_dst, uplink_[orig.v6], orig.dport, 0, orig.proto, orig.v6};
@@ -170,22 +186,36 @@ std::variant<uint32_t, Refused> ConnTrack::create(const Key& orig, const Addr& n
   }
   if (!found) return Refused::no_nat_port;
 
-  const uint32_t id = free_;
-  Flow& f = slab_[id];
-  free_ = f.next_orig;
-  f = Flow{};
+  Flow f;
   f.orig = orig;
   f.nat_dst = nat_dst;
   f.nat_port = reply.dport;
   f.vif_slot = vif_slot;
   f.vif_gen = vif_gen;
   f.rule = rule;
-  f.live = true;
-  link(id);
-  ++per_vif_[vif_slot];
-  ++count_;
+  const uint32_t id = insert(f);
   seen(id, true, 0, now);  // an unanswered flow's timeout until its first packet is seen
   return id;
+}
+
+std::variant<uint32_t, Refused> ConnTrack::adopt(const Flow& saved, uint32_t vif_slot, uint32_t vif_gen,
+                                                 int64_t now) {
+  if (saved.nat_port < limits_.port_lo || saved.nat_port > limits_.port_hi) return Refused::taken;
+  if (const auto full = make_room(vif_slot, now)) return *full;
+  Flow f;
+  f.orig = saved.orig;
+  f.nat_dst = saved.nat_dst;
+  f.nat_port = saved.nat_port;
+  if (find_orig(f.orig, now) != kNone || !reply_key_free(reply_key(f), now)) return Refused::taken;
+  f.tcp = saved.tcp;
+  f.replied = saved.replied;
+  f.fin_orig = saved.fin_orig;
+  f.fin_reply = saved.fin_reply;
+  f.rule = saved.rule;
+  f.expires = saved.expires;
+  f.vif_slot = vif_slot;
+  f.vif_gen = vif_gen;
+  return insert(f);
 }
 
 void ConnTrack::seen(uint32_t id, bool from_client, uint8_t tcp_flags, int64_t now) {

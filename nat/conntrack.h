@@ -60,6 +60,7 @@ struct Flow {
   int64_t expires = 0;                 // ms, on the clock passed in
   uint32_t next_orig = 0, next_reply = 0;  // hash chains / free list (internal)
   uint32_t vif_prev = 0, vif_next = 0;      // the vif's list of flows (internal)
+  friend bool operator==(const Flow&, const Flow&) = default;
 };
 
 struct Timeouts {  // milliseconds; defaults are Linux nf_conntrack's
@@ -74,7 +75,7 @@ struct Limits {
                                              // above: xfwd's own DNS queries
 };
 
-enum class Refused : uint8_t { table_full, vif_limit, no_nat_port };
+enum class Refused : uint8_t { table_full, vif_limit, no_nat_port, taken };
 
 class ConnTrack {
  public:
@@ -92,6 +93,10 @@ class ConnTrack {
   // Needs the uplink address of orig's family (set_uplink).
   std::variant<uint32_t, Refused> create(const Key& orig, const Addr& nat_dst, uint32_t vif_slot, uint32_t vif_gen, uint32_t rule,
                                          int64_t now);
+  // Takes back a flow a previous xfwd had (daemon/state_file.h): `saved`'s keys, NAT port,
+  // state, rule and expiry as they were, on the vif given. Refused (taken) when its NAT port is
+  // outside the range or either key is already in use, and as create() is when a limit is hit.
+  std::variant<uint32_t, Refused> adopt(const Flow& saved, uint32_t vif_slot, uint32_t vif_gen, int64_t now);
   // Updates the flow's state and expiry for a packet in one direction (tcp_flags for TCP).
   void seen(uint32_t id, bool from_client, uint8_t tcp_flags, int64_t now);
 
@@ -120,6 +125,8 @@ class ConnTrack {
   std::size_t reclaim_vif(uint32_t vif_slot, int64_t now);
   [[nodiscard]] bool expired(uint32_t id, int64_t now) const { return slab_[id].expires <= now; }
   [[nodiscard]] bool reply_key_free(Key k, int64_t now);
+  std::optional<Refused> make_room(uint32_t vif_slot, int64_t now);
+  uint32_t insert(const Flow& f);
 
   Limits limits_;
   Timeouts timeouts_;

@@ -22,31 +22,38 @@ class Fragments {
   static constexpr std::size_t kSlots = 1024;
   static constexpr int64_t kLifetimeMs = 5000;
 
-  void remember(const packet::Parsed& p, uint32_t flow, int64_t now) {
-    Entry& e = slot(p);
-    e = Entry{p.src4, p.dst4, p.frag_id, p.proto, flow, now + kLifetimeMs};
-  }
-  // The flow of a later fragment, or ConnTrack::kNone.
-  [[nodiscard]] uint32_t find(const packet::Parsed& p, int64_t now) const {
-    const Entry& e = table_[index(p)];
-    if (e.expires <= now || e.src != p.src4 || e.dst != p.dst4 || e.id != p.frag_id || e.proto != p.proto)
-      return ConnTrack::kNone;
-    return e.flow;
-  }
-
- private:
   struct Entry {
     packet::Ipv4Addr src, dst;
     uint32_t id = 0;
     uint8_t proto = 0;
     uint32_t flow = ConnTrack::kNone;
     int64_t expires = 0;
+    friend bool operator==(const Entry&, const Entry&) = default;
   };
-  static std::size_t index(const packet::Parsed& p) {
-    uint32_t h = p.src4.to_host() * 0x9E3779B1u ^ p.dst4.to_host() * 0x85EBCA77u ^ p.frag_id * 0xC2B2AE3Du ^ p.proto;
+
+  void remember(const packet::Parsed& p, uint32_t flow, int64_t now) {
+    put(Entry{p.src4, p.dst4, p.frag_id, p.proto, flow, now + kLifetimeMs});
+  }
+  // The flow of a later fragment, or ConnTrack::kNone.
+  [[nodiscard]] uint32_t find(const packet::Parsed& p, int64_t now) const {
+    const Entry& e = table_[index(p.src4, p.dst4, p.frag_id, p.proto)];
+    if (e.expires <= now || e.src != p.src4 || e.dst != p.dst4 || e.id != p.frag_id || e.proto != p.proto)
+      return ConnTrack::kNone;
+    return e.flow;
+  }
+  // What a restart keeps (daemon/state_file.h): the entries still alive, and putting them back.
+  template <class F>
+  void for_each(int64_t now, F&& f) const {
+    for (const Entry& e : table_)
+      if (e.expires > now && e.flow != ConnTrack::kNone) f(e);
+  }
+  void put(const Entry& e) { table_[index(e.src, e.dst, e.id, e.proto)] = e; }
+
+ private:
+  static std::size_t index(packet::Ipv4Addr src, packet::Ipv4Addr dst, uint32_t id, uint8_t proto) {
+    uint32_t h = src.to_host() * 0x9E3779B1u ^ dst.to_host() * 0x85EBCA77u ^ id * 0xC2B2AE3Du ^ proto;
     return (h ^ (h >> 15)) % kSlots;
   }
-  Entry& slot(const packet::Parsed& p) { return table_[index(p)]; }
   std::array<Entry, kSlots> table_{};
 };
 

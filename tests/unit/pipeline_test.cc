@@ -602,3 +602,184 @@ TEST_F(PipelineTest, FragmentsFollowTheirFirstFragment) {
 
 }  // namespace
 }  // namespace xfw::firewall
+
+// ---- across a restart (firewall/saved_state.h) ----------------------------------------------
+// A second pipeline stands for the restarted xfwd: another seed, its vifs in other slots, no
+// ARP answer yet. What it adopts must forward byte for byte as before.
+namespace xfw::firewall {
+namespace {
+
+const netback::VifId kWorkAfter{3, 9}, kUntrustedAfter{4, 9};
+
+netback::VifInfo work_vif(netback::VifId id, uint16_t domid = 5) {
+  return netback::VifInfo{id, xen::DomId{domid}, 0, "work", kClientMac, xen::IpList{{*Ipv4Addr::parse("10.137.0.5")}, {}}};
+}
+netback::VifInfo untrusted_vif(netback::VifId id) {
+  return netback::VifInfo{id, xen::DomId{6}, 0, "untrusted", kClientMac, xen::IpList{{*Ipv4Addr::parse("10.137.0.6")}, {}}};
+}
+
+struct Restarted {
+  explicit Restarted(PipelineConfig c = config()) : pl(c, out, 7) {}
+  Recorder out;
+  Pipeline pl;
+};
+
+uint16_t udp_sport(const Bytes& f) { return packet::rd16(f.data() + 34); }
+
+TEST_F(PipelineTest, RestartKeepsConnectionsWithTheirNatPorts) {
+  pl.set_rules("untrusted", rules({"action=accept"}));
+  const Ip4 from6{"10.137.0.6", "192.0.2.1"};
+  ASSERT_EQ(client(kWork, tcp(kFromWork, 40000, 80, 0x02)), std::nullopt);
+  ASSERT_EQ(uplink(tcp(kBackWork, 80, 40000, 0x12, 5000, 1001)), std::nullopt);
+  ASSERT_EQ(client(kWork, tcp(kFromWork, 40000, 80, 0x10, 1001, 5001)), std::nullopt);
+  ASSERT_EQ(client(kWork, udp(kFromWork, 40000, 9999)), std::nullopt);
+  ASSERT_EQ(client(kUntrusted, udp(from6, 40000, 9999)), std::nullopt);
+  const uint16_t untrusted_port = udp_sport(out.uplink.back());
+  ASSERT_NE(untrusted_port, 40000);  // the port was taken: NAT chose another
+  const SavedState saved = pl.save(2000);
+  EXPECT_EQ(saved.flows.size(), 3u);
+  ASSERT_TRUE(saved.gateway_mac);
+
+  Restarted r;
+  r.pl.set_rules("work", rules({"action=accept"}));
+  r.pl.set_rules("untrusted", rules({"action=accept"}));
+  r.pl.vif_up(work_vif(kWorkAfter), 2500);
+  r.pl.vif_up(untrusted_vif(kUntrustedAfter), 2500);
+  r.pl.restore(saved);
+  EXPECT_EQ(r.pl.from_client(kWorkAfter, tcp(kFromWork, 40000, 80, 0x10, 1001, 5001), {}, 2500), DropReason::tcp_not_syn)
+      << "nothing saved forwards before it is adopted";
+  EXPECT_EQ(r.pl.adopt_saved(2600), std::nullopt);
+  EXPECT_EQ(r.pl.adopt_stats().adopted, 3u);
+  EXPECT_EQ(r.pl.conntrack().size(), 3u);
+  r.out.clear();
+  // The established connection goes on: same NAT port, no ARP needed (the gateway MAC came back).
+  EXPECT_EQ(r.pl.from_client(kWorkAfter, tcp(kFromWork, 40000, 80, 0x10, 1001, 5001), {}, 3000), std::nullopt);
+  ASSERT_EQ(r.out.uplink.size(), 1u);
+  EXPECT_FRAME(r.out.uplink[0], tcp(kOutWork, 40000, 80, 0x10, 1001, 5001));
+  EXPECT_EQ(r.pl.from_uplink(tcp(kBackWork, 80, 40000, 0x10, 5001, 1001), 3000), std::nullopt);
+  EXPECT_EQ(r.pl.from_uplink(udp(kBackWork, 9999, untrusted_port), 3000), std::nullopt);
+  ASSERT_EQ(r.out.vifs.size(), 2u);
+  EXPECT_EQ(r.out.vifs[0].first, kWorkAfter);
+  EXPECT_FRAME(r.out.vifs[0].second, tcp(kInWork, 80, 40000, 0x10, 5001, 1001));
+  EXPECT_EQ(r.out.vifs[1].first, kUntrustedAfter);
+  Ip4 in6 = kInWork;
+  in6.dst = "10.137.0.6";
+  EXPECT_FRAME(r.out.vifs[1].second, udp(in6, 9999, 40000));
+  // The timers came along: work's UDP flow, unanswered since its only packet at 1000, ends
+  // 30 s after it, not 30 s after the restart.
+  EXPECT_EQ(r.pl.from_uplink(udp(kBackWork, 9999, 40000), 1000 + 30'000 + 1), DropReason::uplink_no_flow);
+  EXPECT_EQ(r.pl.from_client(kWorkAfter, tcp(kFromWork, 40000, 80, 0x10, 1001, 5001), {}, 1000 + 30'000 + 1), std::nullopt);
+}
+
+TEST_F(PipelineTest, RestartCutsWhatTheRulesNoLongerAllow) {
+  ASSERT_EQ(client(kWork, tcp(kFromWork, 40000, 80, 0x02)), std::nullopt);
+  ASSERT_EQ(client(kWork, udp(kFromWork, 40000, 9999)), std::nullopt);
+  Restarted r;
+  r.pl.set_rules("work", rules({"action=accept proto=udp"}));
+  r.pl.vif_up(work_vif(kWorkAfter), 2000);
+  r.pl.restore(pl.save(2000));
+  EXPECT_EQ(r.pl.adopt_saved(2000), std::nullopt);
+  EXPECT_EQ(r.pl.adopt_stats().adopted, 1u);
+  EXPECT_EQ(r.pl.adopt_stats().forbidden, 1u);
+  EXPECT_EQ(r.pl.from_client(kWorkAfter, tcp(kFromWork, 40000, 80, 0x10, 1001, 1), {}, 2000), DropReason::tcp_not_syn);
+  EXPECT_EQ(r.pl.from_client(kWorkAfter, udp(kFromWork, 40000, 9999), {}, 2000), std::nullopt);
+}
+
+TEST_F(PipelineTest, RestartAdoptsOnlyForTheSameVifAndWaitsForIt) {
+  ASSERT_EQ(client(kWork, tcp(kFromWork, 40000, 80, 0x02)), std::nullopt);
+  const SavedState saved = pl.save(2000);
+  {  // Another VM (another domain) now has work's address: not its connection.
+    Restarted r;
+    r.pl.set_rules("work", rules({"action=accept"}));
+    r.pl.vif_up(work_vif(kWorkAfter, 15), 2000);
+    r.pl.restore(saved);
+    EXPECT_EQ(r.pl.adopt_saved(2000), std::nullopt);
+    EXPECT_EQ(r.pl.adopt_stats().adopted, 0u);
+    EXPECT_EQ(r.pl.adopt_stats().waiting, 1u);
+    EXPECT_EQ(r.pl.from_client(kWorkAfter, tcp(kFromWork, 40000, 80, 0x10, 1001, 1), {}, 2000), DropReason::tcp_not_syn);
+    EXPECT_EQ(r.pl.save(2000).flows.size(), 1u) << "a connection waiting for its vif is still kept";
+    r.pl.tick(2000 + Pipeline::kAdoptWaitMs);
+    EXPECT_EQ(r.pl.adopt_stats().abandoned, 1u);
+    EXPECT_EQ(r.pl.save(2000 + Pipeline::kAdoptWaitMs).flows.size(), 0u);
+  }
+  {  // The vif comes back after the rules are known: adopted then.
+    Restarted r;
+    r.pl.set_rules("work", rules({"action=accept"}));
+    r.pl.restore(saved);
+    EXPECT_EQ(r.pl.adopt_saved(2000), std::nullopt);
+    EXPECT_EQ(r.pl.adopt_stats().waiting, 1u);
+    r.pl.vif_up(work_vif(kWorkAfter), 2100);
+    EXPECT_EQ(r.pl.adopt_stats().adopted, 1u);
+    EXPECT_EQ(r.pl.from_client(kWorkAfter, tcp(kFromWork, 40000, 80, 0x10, 1001, 1), {}, 2200), std::nullopt);
+  }
+}
+
+TEST_F(PipelineTest, RestartRefusesAStateOfAnotherConfiguration) {
+  ASSERT_EQ(client(kWork, tcp(kFromWork, 40000, 80, 0x02)), std::nullopt);
+  PipelineConfig c = config();
+  c.uplink_addr = Ipv4Addr::parse("192.168.100.3");
+  Restarted r(c);
+  r.pl.set_rules("work", rules({"action=accept"}));
+  r.pl.vif_up(work_vif(kWorkAfter), 2000);
+  r.pl.restore(pl.save(2000));
+  const auto why = r.pl.adopt_saved(2000);
+  ASSERT_TRUE(why);
+  EXPECT_NE(why->find("written for uplink=192.168.100.2 "), std::string::npos) << *why;
+  EXPECT_NE(why->find("now uplink=192.168.100.3 "), std::string::npos) << *why;
+  EXPECT_EQ(r.pl.conntrack().size(), 0u);
+  EXPECT_FALSE(r.pl.gateway_mac()) << "nothing of a refused state is used";
+}
+
+TEST_F(PipelineTest, RestartHoldsThePerVmLimit) {
+  for (uint16_t port = 40000; port < 40003; ++port) ASSERT_EQ(client(kWork, udp(kFromWork, port, 9999)), std::nullopt);
+  PipelineConfig c = config();
+  c.limits.max_flows_per_vif = 2;
+  Restarted r(c);
+  r.pl.set_rules("work", rules({"action=accept"}));
+  r.pl.vif_up(work_vif(kWorkAfter), 2000);
+  r.pl.restore(pl.save(2000));
+  EXPECT_EQ(r.pl.adopt_saved(2000), std::nullopt);
+  EXPECT_EQ(r.pl.adopt_stats().adopted, 2u);
+  EXPECT_EQ(r.pl.adopt_stats().refused, 1u);
+  EXPECT_EQ(r.pl.conntrack().vif_flows(kWorkAfter.slot), 2u);
+}
+
+TEST_F(PipelineTest, RestartKeepsResolvedNamesAndFragmentBindings) {
+  pl.set_rules("work", rules({"action=accept proto=tcp dsthost=updates.example", "action=accept proto=udp"}));
+  pl.tick(1000);  // the queries are in flight
+  // (The answer's path is DsthostIsResolvedThroughTheUplink's; here the resolver's result is
+  // set as the pipeline gets it.)
+  pl.set_resolved("updates.example", Resolved{{*Ipv4Addr::parse("192.0.2.1")}, {}});
+  ASSERT_EQ(client(kWork, tcp(kFromWork, 40000, 443, 0x02)), std::nullopt);
+  auto frag = [](Ip4 h, uint16_t off_flags, Bytes body) {
+    h.frag = off_flags;
+    return ip4_frame(h, 17, std::move(body), SIZE_MAX);
+  };
+  Bytes whole = udp(kFromWork, 40001, 9999, Bytes(24, std::byte{7}));
+  const Bytes l4(whole.begin() + 34, whole.end());
+  ASSERT_EQ(client(kWork, frag(kFromWork, 0x2000, Bytes(l4.begin(), l4.begin() + 24))), std::nullopt);
+  SavedState saved = pl.save(2000);
+  ASSERT_EQ(saved.fragments.size(), 1u);
+  EXPECT_TRUE(saved.hosts.empty()) << "set_resolved is not the resolver's answer: nothing to keep";
+  // What the resolver had answered: the address and when to ask again.
+  saved.hosts.push_back(SavedHost{"updates.example", Resolved{{*Ipv4Addr::parse("192.0.2.1")}, {}}, 300'000, 300'000});
+
+  Restarted r;
+  r.pl.set_rules("work", rules({"action=accept proto=tcp dsthost=updates.example", "action=accept proto=udp"}));
+  r.pl.vif_up(work_vif(kWorkAfter), 2000);
+  r.pl.restore(saved);
+  EXPECT_EQ(r.pl.adopt_saved(2000), std::nullopt);
+  EXPECT_EQ(r.pl.adopt_stats().adopted, 2u) << "the dsthost flow is not cut: its name's address came back";
+  EXPECT_EQ(r.pl.from_client(kWorkAfter, tcp(kFromWork, 40002, 443, 0x02), {}, 2100), std::nullopt);
+  r.out.clear();
+  r.pl.tick(2100);
+  for (const auto& f : r.out.uplink) {
+    const auto p = std::get<packet::Parsed>(packet::parse(f));
+    EXPECT_FALSE(p.l3 == packet::L3::ipv4 && p.proto == 17 && p.dport == 53) << "asked again before its TTL";
+  }
+  EXPECT_EQ(r.pl.from_client(kWorkAfter, frag(kFromWork, 0x0003, Bytes(l4.begin() + 24, l4.end())), {}, 2200), std::nullopt);
+  EXPECT_EQ(r.pl.save(2200).fragments.size(), 1u);
+}
+
+}  // namespace
+}  // namespace xfw::firewall
