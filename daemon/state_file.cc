@@ -174,6 +174,10 @@ std::string encode_state(const firewall::SavedState& s, const BootId& boot, int6
     w.num(h.refresh_aaaa);
   }
 
+  return seal_state(payload, boot, written_at);
+}
+
+std::string seal_state(std::string_view payload, const BootId& boot, int64_t written_at) {
   std::string file;
   file.reserve(kStateHeader + payload.size());
   Writer h(file);

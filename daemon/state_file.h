@@ -59,6 +59,8 @@ struct StateRefused {
 };
 
 [[nodiscard]] std::string encode_state(const firewall::SavedState& s, const BootId& boot, int64_t written_at);
+// A payload behind its header (version, checksums, length, boot, time): what encode_state() ends with.
+[[nodiscard]] std::string seal_state(std::string_view payload, const BootId& boot, int64_t written_at);
 // The payload alone: what the file carries after its header (to tell whether it changed).
 [[nodiscard]] std::string_view state_payload(std::string_view file);
 [[nodiscard]] std::variant<firewall::SavedState, StateRefused> decode_state(std::string_view file, const StateCheck& c);
