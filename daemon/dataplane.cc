@@ -10,6 +10,12 @@
 
 namespace xfw::daemon {
 
+namespace {
+std::string vm_label(const netback::VifInfo& v) {  // its name, else its address
+  return !v.name.empty() ? v.name : !v.ips.v4.empty() ? v.ips.v4[0].str() : "-";
+}
+}  // namespace
+
 Dataplane::Dataplane(firewall::PipelineConfig cfg, uint64_t seed)
     : pipeline_(std::move(cfg), *this, seed) {}
 
@@ -18,7 +24,11 @@ void Dataplane::vif_up(const netback::VifInfo& v) {
   info.id = to_pipeline(v.id);
   if (info.id.slot >= vifs_.size()) vifs_.resize(info.id.slot + 1);
   vifs_[info.id.slot] = VifStats{info, true, 0, 0};
+  const firewall::AdoptStats before = pipeline_.adopt_stats();
   pipeline_.vif_up(info, now_ms());
+  if (!(pipeline_.adopt_stats() == before))
+    spdlog::info("connections: vif {}/{} ({}): {}", info.domid.value(), info.devid, vm_label(info),
+                 firewall::summary(pipeline_.adopt_stats(), before));
 }
 
 void Dataplane::vif_down(netback::VifId v) {

@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
   app.add_option("--connections-file", connections_opt,
                  "connection state kept across restarts (\"\": none; default /run/xfw/connections with --xen=real)");
   app.add_option("--sim-tap", sim_taps,
-                 "with --xen=sim: a guest NAME=IPV4[,IPV6] whose network is the TAP device xt-NAME");
+                 "with --xen=sim: a guest NAME=IPV4[,IPV6][@NETNS] whose network is the TAP device xt-NAME (in network namespace NETNS)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -327,7 +327,7 @@ int main(int argc, char** argv) {
   if (taps) taps->start();
   dp.tick();
   io.run();
-  if (state) state->save(daemon::Dataplane::now_ms());  // before the vifs go: nothing is lost
+  if (state) state->save_now(daemon::Dataplane::now_ms());  // before the vifs go: nothing is lost
   if (xen_mode == "sim") print_summary(nb, dp);
   spdlog::info("xfwd stopped");
   return 0;

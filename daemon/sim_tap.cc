@@ -3,10 +3,13 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "packet/addr.h"
@@ -16,17 +19,61 @@ namespace xfw::daemon {
 std::optional<SimTapSpec> SimTaps::parse_spec(const std::string& s, std::string* err) {
   const auto eq = s.find('=');
   if (eq == std::string::npos) return *err = "--sim-tap " + s + ": expected NAME=IPV4[,IPV6]", std::nullopt;
-  SimTapSpec spec{s.substr(0, eq), s.substr(eq + 1)};
+  SimTapSpec spec{s.substr(0, eq), s.substr(eq + 1), {}};
+  if (const auto at = spec.ip.find('@'); at != std::string::npos) {
+    spec.netns = spec.ip.substr(at + 1);
+    spec.ip.resize(at);
+    if (spec.netns.empty() || spec.netns[0] != '/')
+      return *err = "--sim-tap " + s + ": NETNS must be an absolute path", std::nullopt;
+  }
   if (spec.name.empty() || spec.name.size() > 12 ||
       spec.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos)
     return *err = "--sim-tap " + s + ": NAME must be 1 to 12 of [a-z0-9-]", std::nullopt;
   const auto comma = spec.ip.find(',');
   if (!packet::Ipv4Addr::parse(spec.ip.substr(0, comma)) ||
       (comma != std::string::npos && !packet::Ipv6Addr::parse(spec.ip.substr(comma + 1))))
-    return *err = "--sim-tap " + s + ": expected NAME=IPV4[,IPV6]", std::nullopt;
+    return *err = "--sim-tap " + s + ": expected NAME=IPV4[,IPV6][@NETNS]", std::nullopt;
   if (comma != std::string::npos) spec.ip[comma] = ' ';  // the vif's `ip` key: space-separated
   return spec;
 }
+
+namespace {
+
+// The TAP `ifname`, in network namespace `netns` ("": ours, created if need be).
+int open_tap(const std::string& ifname, const std::string& netns, std::string* err) {
+  int home = -1;
+  if (!netns.empty()) {
+    home = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    const int ns = ::open(netns.c_str(), O_RDONLY | O_CLOEXEC);
+    if (home < 0 || ns < 0 || ::setns(ns, CLONE_NEWNET) != 0) {
+      *err = "network namespace " + netns + ": " + std::strerror(errno);
+      if (ns >= 0) ::close(ns);
+      if (home >= 0) ::close(home);
+      return -1;
+    }
+    ::close(ns);
+  }
+  int fd = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    *err = std::string("/dev/net/tun: ") + std::strerror(errno);
+  } else {
+    ifreq ifr{};
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    std::memcpy(ifr.ifr_name, ifname.c_str(), std::min(ifname.size(), sizeof ifr.ifr_name - 1));
+    if (::ioctl(fd, TUNSETIFF, &ifr) < 0) {
+      *err = "TAP " + ifname + (netns.empty() ? "" : " in " + netns) + ": " + std::strerror(errno);
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  if (home >= 0) {
+    if (::setns(home, CLONE_NEWNET) != 0) std::abort();  // never left in the guest's namespace
+    ::close(home);
+  }
+  return fd;
+}
+
+}  // namespace
 
 SimTaps::SimTaps(boost::asio::io_context& io, xen::sim::SimHypervisor& hv, xen::DomId backend)
     : io_(io), hv_(hv), backend_(backend), timer_(io), buf_(65536) {}
@@ -36,16 +83,8 @@ SimTaps::~SimTaps() { stop(); }
 bool SimTaps::add(const SimTapSpec& spec, std::string* err) {
   auto g = std::make_unique<Guest>();
   g->ifname = "xt-" + spec.name;
-  const int fd = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return *err = std::string("/dev/net/tun: ") + std::strerror(errno), false;
-  ifreq ifr{};
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
-  std::memcpy(ifr.ifr_name, g->ifname.c_str(), g->ifname.size());
-  if (::ioctl(fd, TUNSETIFF, &ifr) < 0) {
-    *err = "TAP " + g->ifname + ": " + std::strerror(errno);
-    ::close(fd);
-    return false;
-  }
+  const int fd = open_tap(g->ifname, spec.netns, err);
+  if (fd < 0) return false;
   g->tap = std::make_unique<boost::asio::posix::stream_descriptor>(io_, fd);
 
   const xen::DomId dom{uint16_t(10 + guests_.size())};

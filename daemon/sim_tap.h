@@ -1,7 +1,7 @@
 // daemon/sim_tap.h — simulated AppVMs whose network is a TAP device (the testbed, issue 3).
 //
 //   xfwd --xen=sim --sim-tap work=10.137.0.5 --sim-tap untrusted=10.137.0.6 --config tb.toml
-// For each NAME=IPV4[,IPV6] it creates a guest domain the way libxl does (name, vif with `ip`, Qubes'
+// For each NAME=IPV4[,IPV6][@NETNS] it creates a guest domain the way libxl does (name, vif with `ip`, Qubes'
 // MAC) driven by the simulated Linux netfront, and a TAP device "xt-NAME". What the kernel
 // sends into the TAP goes out of the guest's netfront into xfwd's netback; what netback gives
 // the guest comes out of the TAP. Move the TAP into a network namespace and real tools (curl,
@@ -22,11 +22,15 @@ namespace xfw::daemon {
 
 struct SimTapSpec {
   std::string name, ip;
+  std::string netns;  // "": xfwd creates the TAP; else the network namespace (a path) that has it
 };
 
 class SimTaps {
  public:
-  // Parses "NAME=IPV4[,IPV6]"; nullopt with a message on error.
+  // Parses "NAME=IPV4[,IPV6][@NETNS]"; nullopt with a message on error. With @NETNS (a path such
+  // as /run/netns/tb-work) the TAP "xt-NAME" already exists there, made persistent (`ip tuntap
+  // add`): it and the namespace's set-up outlive xfwd, as a guest's vif outlives a restart of its
+  // backend.
   static std::optional<SimTapSpec> parse_spec(const std::string& s, std::string* err);
   SimTaps(boost::asio::io_context& io, xen::sim::SimHypervisor& hv, xen::DomId backend);
   ~SimTaps();

@@ -1,15 +1,16 @@
 #include "daemon/state_file.h"
 
-#include <boost/crc.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <bit>
 #include <cctype>
 #include <cstdio>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <zlib.h>
 
 #include "daemon/atomic_file.h"
 #include "firewall/rule.h"
@@ -22,18 +23,41 @@ namespace {
 constexpr char kMagic[8] = {'X', 'F', 'W', 'S', 'T', 'A', 'T', 'E'};
 constexpr std::size_t kFlowBytes = 76, kFragmentBytes = 26, kMaxIdentity = 1024, kMaxAddrs = 256;
 
-uint32_t crc32(std::string_view d) {
-  boost::crc_32_type c;
-  c.process_bytes(d.data(), d.size());
-  return c.checksum();
+uint32_t crc32(std::string_view d) {  // zlib's CRC-32 (ISO 3309), several bytes per cycle
+  return uint32_t(::crc32_z(::crc32_z(0, nullptr, 0), reinterpret_cast<const Bytef*>(d.data()), d.size()));
 }
+
+// A record laid out at fixed offsets, appended whole (the snapshot runs every second).
+template <std::size_t N>
+class Record {
+ public:
+  template <class T>
+  Record& at(std::size_t off, T v) {
+    static_assert(std::endian::native == std::endian::little, "the layout is little-endian");
+    std::memcpy(b_.data() + off, &v, sizeof v);
+    return *this;
+  }
+  template <std::size_t M>
+  Record& at(std::size_t off, const std::array<uint8_t, M>& a) {
+    std::memcpy(b_.data() + off, a.data(), M);
+    return *this;
+  }
+  void append_to(std::string& out) const { out.append(b_.data(), N); }
+
+ private:
+  std::array<char, N> b_{};
+};
 
 class Writer {
  public:
   explicit Writer(std::string& out) : out_(out) {}
   template <class T>
   void num(T v) {
-    for (std::size_t i = 0; i < sizeof(T); ++i) out_.push_back(char(uint64_t(v) >> (8 * i) & 0xff));
+    if constexpr (std::endian::native == std::endian::little) {
+      out_.append(reinterpret_cast<const char*>(&v), sizeof v);
+    } else {
+      for (std::size_t i = 0; i < sizeof(T); ++i) out_.push_back(char(uint64_t(v) >> (8 * i) & 0xff));
+    }
   }
   template <std::size_t N>
   void bytes(const std::array<uint8_t, N>& b) { out_.append(reinterpret_cast<const char*>(b.data()), N); }
@@ -124,9 +148,29 @@ std::optional<BootId> boot_id() {
   return id;
 }
 
+namespace {
+
+// Fills the header in front of `file`'s payload (its first kStateHeader bytes).
+void fill_header(std::string& file, const BootId& boot, int64_t written_at) {
+  const std::string_view payload = std::string_view(file).substr(kStateHeader);
+  std::string h;
+  Writer w(h);
+  w.text(std::string_view(kMagic, sizeof kMagic));
+  w.num(kStateVersion);
+  w.num(crc32(payload));
+  w.num(uint64_t(payload.size()));
+  w.bytes(boot);
+  w.num(written_at);
+  w.num(crc32(h));
+  w.num(uint32_t(0));
+  file.replace(0, kStateHeader, h);
+}
+
+}  // namespace
+
 std::string encode_state(const firewall::SavedState& s, const BootId& boot, int64_t written_at) {
-  std::string payload;
-  payload.reserve(64 + s.identity.size() + s.flows.size() * kFlowBytes + s.fragments.size() * kFragmentBytes);
+  std::string payload(kStateHeader, '\0');  // the header comes last, in front
+  payload.reserve(kStateHeader + 64 + s.identity.size() + s.flows.size() * kFlowBytes + s.fragments.size() * kFragmentBytes);
   Writer w(payload);
   const std::string_view id = std::string_view(s.identity).substr(0, kMaxIdentity);
   w.num(uint16_t(id.size()));
@@ -137,20 +181,22 @@ std::string encode_state(const firewall::SavedState& s, const BootId& boot, int6
   w.num(uint32_t(s.flows.size()));
   for (const auto& sf : s.flows) {
     const nat::Flow& f = sf.flow;
-    w.bytes(f.orig.src.b);
-    w.bytes(f.orig.dst.b);
-    w.num(f.orig.sport);
-    w.num(f.orig.dport);
-    w.num(f.orig.proto);
-    w.num(uint8_t(f.orig.v6));
-    w.bytes(f.nat_dst.b);
-    w.num(f.nat_port);
-    w.num(uint8_t(f.tcp));
-    w.num(uint8_t(f.replied | f.fin_orig << 1 | f.fin_reply << 2));
-    w.num(f.rule);
-    w.num(f.expires);
-    w.num(sf.domid);
-    w.num(sf.devid);
+    Record<kFlowBytes>()
+        .at(0, f.orig.src.b)
+        .at(16, f.orig.dst.b)
+        .at(32, f.orig.sport)
+        .at(34, f.orig.dport)
+        .at(36, f.orig.proto)
+        .at(37, uint8_t(f.orig.v6))
+        .at(38, f.nat_dst.b)
+        .at(54, f.nat_port)
+        .at(56, uint8_t(f.tcp))
+        .at(57, uint8_t(f.replied | f.fin_orig << 1 | f.fin_reply << 2))
+        .at(58, f.rule)
+        .at(62, f.expires)
+        .at(70, sf.domid)
+        .at(72, sf.devid)
+        .append_to(payload);
   }
   w.num(uint32_t(s.fragments.size()));
   for (const auto& fr : s.fragments) {
@@ -174,22 +220,14 @@ std::string encode_state(const firewall::SavedState& s, const BootId& boot, int6
     w.num(h.refresh_aaaa);
   }
 
-  return seal_state(payload, boot, written_at);
+  fill_header(payload, boot, written_at);
+  return payload;
 }
 
 std::string seal_state(std::string_view payload, const BootId& boot, int64_t written_at) {
-  std::string file;
-  file.reserve(kStateHeader + payload.size());
-  Writer h(file);
-  h.text(std::string_view(kMagic, sizeof kMagic));
-  h.num(kStateVersion);
-  h.num(crc32(payload));
-  h.num(uint64_t(payload.size()));
-  h.bytes(boot);
-  h.num(written_at);
-  h.num(crc32(file));
-  h.num(uint32_t(0));
+  std::string file(kStateHeader, '\0');
   file += payload;
+  fill_header(file, boot, written_at);
   return file;
 }
 
@@ -367,12 +405,60 @@ void StateKeeper::adopt(int64_t now) {
   }
   const auto& a = pl_.adopt_stats();
   if (a.adopted + a.forbidden + a.refused + a.expired + a.waiting == 0) return;
-  spdlog::info("connections: {} adopted, {} cut by the rules, {} over a limit or taken, {} expired, {} waiting for their vif",
-               a.adopted, a.forbidden, a.refused, a.expired, a.waiting);
+  spdlog::info("connections: {}, {} waiting for their vif", firewall::summary(a), a.waiting);
+}
+
+StateKeeper::~StateKeeper() {
+  {
+    std::lock_guard lock(m_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
 }
 
 void StateKeeper::save(int64_t now) {
-  const std::string file = encode_state(pl_.save(now), boot_, now);
+  {
+    std::lock_guard lock(m_);
+    if (busy_ || next_) {
+      ++skipped_;
+      return;
+    }
+    next_.emplace(pl_.save(now), now);
+  }
+  if (!writer_.joinable()) writer_ = std::thread([this] { run(); });
+  cv_.notify_all();
+}
+
+void StateKeeper::save_now(int64_t now) {
+  firewall::SavedState s = pl_.save(now);
+  std::unique_lock lock(m_);
+  cv_.wait(lock, [&] { return !busy_ && !next_; });
+  busy_ = true;
+  lock.unlock();
+  write(s, now);
+  lock.lock();
+  busy_ = false;
+}
+
+void StateKeeper::run() {
+  std::unique_lock lock(m_);
+  for (;;) {
+    cv_.wait(lock, [&] { return stop_ || next_; });
+    if (!next_) return;  // stopping, nothing left to write
+    auto [s, now] = std::move(*next_);
+    next_.reset();
+    busy_ = true;
+    lock.unlock();
+    write(s, now);
+    lock.lock();
+    busy_ = false;
+    cv_.notify_all();
+  }
+}
+
+void StateKeeper::write(const firewall::SavedState& s, int64_t now) {
+  const std::string file = encode_state(s, boot_, now);
   const std::string_view payload = state_payload(file);
   if (written_ && payload == last_payload_) return;
   if (auto e = replace_file(path_, file, false)) {

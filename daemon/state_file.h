@@ -29,6 +29,10 @@
 #pragma once
 
 #include <array>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <utility>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -75,22 +79,37 @@ namespace xfw::daemon {
 
 // What xfwd does with the file: load() at start hands what a previous xfwd left to the
 // pipeline (or logs the one reason it is refused, keeping it as PATH.refused), adopt() once the
-// rules are known, save() every second and at a clean stop (only when something changed).
+// rules are known. save(), every second: the event loop only copies the table out
+// (Pipeline::save); a thread of its own encodes and writes it, when it changed, and a save
+// that finds the previous one still writing is skipped. save_now() at a clean stop waits for
+// the file. The thread starts at the first save(), after xfwd dropped its capabilities.
 class StateKeeper {
  public:
   StateKeeper(std::string path, firewall::Pipeline& pl);
+  ~StateKeeper();
   void load(int64_t now);
   void adopt(int64_t now);
   void save(int64_t now);
+  void save_now(int64_t now);
   [[nodiscard]] const std::string& path() const { return path_; }
+  [[nodiscard]] uint64_t skipped() const { return skipped_; }
 
  private:
+  void write(const firewall::SavedState& s, int64_t now);  // the writer thread (or save_now)
+  void run();
+
   std::string path_;
   firewall::Pipeline& pl_;
   BootId boot_{};
-  std::string last_payload_;
+  std::string last_payload_;  // the writer's
   std::string last_error_;
   bool written_ = false;
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::optional<std::pair<firewall::SavedState, int64_t>> next_;  // for the writer
+  bool busy_ = false, stop_ = false;
+  uint64_t skipped_ = 0;
+  std::thread writer_;
 };
 
 }  // namespace xfw::daemon

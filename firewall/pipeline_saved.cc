@@ -26,6 +26,12 @@ std::string join(const List& l) {
 
 }  // namespace
 
+std::string summary(const AdoptStats& now, const AdoptStats& before) {
+  return std::to_string(now.adopted - before.adopted) + " adopted, " + std::to_string(now.forbidden - before.forbidden) +
+         " cut by the rules, " + std::to_string(now.refused - before.refused) + " over a limit or taken, " +
+         std::to_string(now.expired - before.expired) + " expired";
+}
+
 std::string Pipeline::state_identity() const {
   return "uplink=" + str(cfg_.uplink_addr) + " gateway=" + str(cfg_.uplink_gateway) +
          " uplink6=" + str(cfg_.uplink_addr6) + " gateway6=" + str(cfg_.uplink_gateway6) +
@@ -39,7 +45,13 @@ SavedState Pipeline::save(int64_t now) const {
   s.gateway_mac = gateway_mac_;
   s.gateway6_mac = gateway6_mac_;
   s.gateway_heard = gateway_heard_;
-  std::unordered_map<uint32_t, uint32_t> index;  // flow id -> its place in s.flows
+  // The fragment bindings name flows by id: where each of those flows lands in s.flows.
+  std::vector<nat::Fragments::Entry> frags[2];
+  for (const bool from_uplink : {false, true})
+    (from_uplink ? frags_in_ : frags_out_).for_each(now, [&](const nat::Fragments::Entry& e) { frags[from_uplink].push_back(e); });
+  std::vector<uint32_t> index;
+  if (!frags[0].empty() || !frags[1].empty()) index.assign(ct_.capacity(), nat::ConnTrack::kNone);
+  s.flows.reserve(ct_.size());
   ct_.for_each([&](uint32_t id, const nat::Flow& f) {
     if (f.expires <= now || f.vif_slot >= clients_.size() || !clients_[f.vif_slot]) return;
     const Client& c = *clients_[f.vif_slot];
@@ -53,7 +65,7 @@ SavedState Pipeline::save(int64_t now) const {
     kept.fin_reply = f.fin_reply;
     kept.rule = f.rule;
     kept.expires = f.expires;
-    index[id] = uint32_t(s.flows.size());
+    if (!index.empty()) index[id] = uint32_t(s.flows.size());
     s.flows.push_back(SavedFlow{kept, c.domid, c.devid});
   });
   if (saved_) {  // a previous xfwd's, still waiting for their vif
@@ -61,13 +73,11 @@ SavedState Pipeline::save(int64_t now) const {
       if (!saved_done_[i] && saved_->flows[i].flow.expires > now) s.flows.push_back(saved_->flows[i]);
   }
   for (const bool from_uplink : {false, true}) {
-    (from_uplink ? frags_in_ : frags_out_).for_each(now, [&](const nat::Fragments::Entry& e) {
-      const auto it = index.find(e.flow);
-      if (it == index.end()) return;
-      nat::Fragments::Entry kept = e;
-      kept.flow = it->second;
-      s.fragments.push_back(SavedFragment{from_uplink, kept});
-    });
+    for (nat::Fragments::Entry e : frags[from_uplink]) {
+      if (e.flow >= index.size() || index[e.flow] == nat::ConnTrack::kNone) continue;
+      e.flow = index[e.flow];
+      s.fragments.push_back(SavedFragment{from_uplink, e});
+    }
   }
   s.hosts = resolver_.known();
   return s;

@@ -56,6 +56,9 @@ struct AdoptStats {
   std::size_t expired = 0;
   std::size_t waiting = 0;    // their vif is not (yet) back
   std::size_t abandoned = 0;  // their vif did not come back in time
+  friend bool operator==(const AdoptStats&, const AdoptStats&) = default;
 };
+// "3 adopted, 1 cut by the rules, 0 over a limit or taken, 0 expired": what changed since `before`.
+[[nodiscard]] std::string summary(const AdoptStats& now, const AdoptStats& before = {});
 
 }  // namespace xfw::firewall

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/crc.hpp>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -161,14 +162,24 @@ TEST(StateFile, KeeperWritesAtomicallyAndSetsARefusedFileAside) {
   firewall::Pipeline pl(cfg, out, 1);
   StateKeeper k(path, pl);
   k.load(1000);  // no file: a first start
-  k.save(1000);
+  k.save(1000);  // on the writer thread
+  for (int i = 0; i < 200 && !std::filesystem::exists(path); ++i) ::usleep(10'000);
+  ASSERT_TRUE(std::filesystem::exists(path));
+  k.save_now(1500);  // waits for the writer, then writes itself
   std::string written;
   {
     std::ifstream in(path, std::ios::binary);
     written.assign(std::istreambuf_iterator<char>(in), {});
   }
-  ASSERT_GE(written.size(), kStateHeader);
+  const auto b = boot_id();
+  ASSERT_TRUE(b);
+  EXPECT_TRUE(std::holds_alternative<SavedState>(decode_state(written, StateCheck{*b, 1500, 65536, 1000})));
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  struct stat before{}, after{};
+  ASSERT_EQ(::stat(path.c_str(), &before), 0);
+  k.save_now(1600);  // nothing changed: the file is not written again
+  ASSERT_EQ(::stat(path.c_str(), &after), 0);
+  EXPECT_EQ(before.st_ino, after.st_ino);
   {  // killed mid-write of an older xfwd without rename: half a file in place
     std::ofstream cut(path, std::ios::binary | std::ios::trunc);
     cut << written.substr(0, written.size() / 2);
@@ -177,7 +188,7 @@ TEST(StateFile, KeeperWritesAtomicallyAndSetsARefusedFileAside) {
   again.load(2000);
   EXPECT_TRUE(std::filesystem::exists(path + ".refused"));
   EXPECT_FALSE(std::filesystem::exists(path));
-  again.save(2000);
+  again.save_now(2000);
   EXPECT_TRUE(std::filesystem::exists(path));
   std::filesystem::remove_all(dir);
 }

@@ -80,15 +80,12 @@ self = ["action=accept proto=tcp", "action=accept specialtarget=dns"]
                 "action=accept proto=tcp dst6=fd00:100::/64 dstports=8081-8081"]
 ${TB_TOML_EXTRA:-}
 TOML
-  ip netns exec "$TB-fw" "$xfwd" --xen=sim --config "$TB_DIR/xfwd.toml" --log-level "${TB_LOG_LEVEL:-warn}" \
-    --control-socket "$TB_DIR/control.sock" --state-dir "$TB_DIR/state" \
-    --sim-tap work=10.137.0.5 --sim-tap untrusted=10.137.0.6,fd09:24ef:4179::a89:6 "$@" > "$TB_DIR/xfwd.out" 2>&1 &
-  TB_XFWD_PID=$!
+  # Each AppVM's network is a persistent TAP in its namespace: xfwd attaches to it, and it keeps
+  # its set-up when xfwd restarts (as a vif does).
   local vm ip
   for vm in work untrusted; do
     ip=10.137.0.5; [ "$vm" = untrusted ] && ip=10.137.0.6
-    for _ in $(seq 100); do tb_ns fw ip link show "xt-$vm" >/dev/null 2>&1 && break; sleep 0.05; done
-    tb_ns fw ip link set "xt-$vm" netns "$TB-$vm"
+    tb_ns "$vm" ip tuntap add dev "xt-$vm" mode tap
     tb_ns "$vm" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
     tb_ns "$vm" ip link set "xt-$vm" address 00:16:3e:5e:6c:00 up
     tb_ns "$vm" ip addr add "$ip/32" dev "xt-$vm"
@@ -100,8 +97,20 @@ TOML
   tb_ns untrusted ip addr add fd09:24ef:4179::a89:6/128 dev xt-untrusted nodad
   tb_ns untrusted ip -6 route add fd09:24ef:4179::a89:1 dev xt-untrusted
   tb_ns untrusted ip -6 route add default via fd09:24ef:4179::a89:1 dev xt-untrusted
-  # Ready when the gateway answers (the vif is attached and the pipeline runs).
-  for _ in $(seq 100); do tb_ns work ping -c1 -W1 10.137.0.1 >/dev/null 2>&1 && return 0; sleep 0.1; done
+  TB_XFWD=$xfwd TB_XFWD_ARGS=("$@")
+  tb_start_xfwd
+}
+
+# Starts xfwd (again, after tb_stop_xfwd or a kill) with tb_up's arguments; its output goes on
+# in $TB_DIR/xfwd.out. Returns when work reaches its gateway (the vif is attached and the
+# pipeline runs).
+tb_start_xfwd() {
+  ip netns exec "$TB-fw" "$TB_XFWD" --xen=sim --config "$TB_DIR/xfwd.toml" --log-level "${TB_LOG_LEVEL:-warn}" \
+    --control-socket "$TB_DIR/control.sock" --state-dir "$TB_DIR/state" \
+    --sim-tap "work=10.137.0.5@/run/netns/$TB-work" \
+    --sim-tap "untrusted=10.137.0.6,fd09:24ef:4179::a89:6@/run/netns/$TB-untrusted" "${TB_XFWD_ARGS[@]}" >> "$TB_DIR/xfwd.out" 2>&1 &
+  TB_XFWD_PID=$!
+  for _ in $(seq 200); do tb_ns work ping -c1 -W1 10.137.0.1 >/dev/null 2>&1 && return 0; sleep 0.05; done
   echo "testbed: work cannot reach its gateway"; cat "$TB_DIR/xfwd.out"; return 1
 }
 
