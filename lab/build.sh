@@ -137,6 +137,11 @@ build_sysfw() {  # -> $out/sysfw.zst
     tar -C "$f" -cf "$cache/sysfw-$key.tar" .
   fi
   rm -rf "$f" && mkdir -p "$f" && tar -C "$f" -xf "$cache/sysfw-$key.tar"
+  # The upgrade the system tests install under a download: this package again as the next
+  # version (unpacked and packed again with dpkg-deb, its Version with "+lab1").
+  rm -rf "$out/xfw-upgrade" && dpkg-deb -R "$deb" "$out/xfw-upgrade"
+  sed -i 's/^Version: .*/&+lab1/' "$out/xfw-upgrade/DEBIAN/control"
+  dpkg-deb -b "$out/xfw-upgrade" "$f/root/xfw-upgrade.deb" >/dev/null
   cp -a lab/sysfw/. "$f/"
   install -m 755 lab/agent "$f/usr/local/sbin/xfw-lab-agent"
   put_qubesdb "$f"

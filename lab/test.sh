@@ -13,4 +13,6 @@ timeout 900 lab/run.sh build/lab test > "$log" 2>&1
 grep -a "XFW-TEST\|XFW-LAB" "$log"
 pass=$(grep -ac "XFW-TEST PASS" "$log"); fail=$(grep -ac "XFW-TEST FAIL" "$log")
 echo "lab: $pass passed, $fail failed in $(( $(date +%s) - start ))s (console: $log)"
+# The scenario's last line: a run cut short (the timeout, a hang) fails, whatever passed before.
+grep -aq "XFW-LAB tests took" "$log" || { echo "lab: the scenario did not finish"; exit 1; }
 [ "$pass" -gt 0 ] && [ "$fail" = 0 ]

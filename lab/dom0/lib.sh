@@ -119,7 +119,7 @@ set_firewall() {
   qdb write "/qubes-firewall/$ip" ""
 }
 # The lab's clients (created or not: /connected-ips lists every client of the firewall VM).
-LAB_CLIENTS="10.137.0.5 10.137.0.6 10.137.0.7 10.137.0.8 10.137.0.9 10.137.0.10"
+LAB_CLIENTS="10.137.0.5 10.137.0.6 10.137.0.7 10.137.0.8 10.137.0.9 10.137.0.10 10.137.0.11"
 start_qubesdb() {  # DOMID — dom0's daemon for sys-firewall (a new one for a new domain)
   pidf=/var/run/qubes/qubesdb.sys-firewall.pid
   [ -f $pidf ] && kill "$(cat $pidf)" 2>/dev/null && wait_for 5 sh -c "! [ -e /var/run/qubes/qubesdb.sys-firewall.sock ]"
@@ -141,6 +141,7 @@ start_qubesdb() {  # DOMID — dom0's daemon for sys-firewall (a new one for a n
   set_firewall 10.137.0.8 drop "action=accept"                                           # guest, replug
   set_firewall 10.137.0.9 drop "action=accept"                                           # perf
   set_firewall 10.137.0.10 drop "action=accept proto=tcp dstports=443-443" "action=accept specialtarget=dns" # qdb
+  set_firewall 10.137.0.11 drop "action=accept"                                          # dl (restarts)
 }
 
 # create NAME IP SCRIPT — an AppVM whose /guest.sh is SCRIPT (appended to its initramfs), its
