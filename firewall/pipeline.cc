@@ -145,7 +145,10 @@ std::optional<DropReason> Pipeline::forward_new(const Client& c, packet::Parsed&
 // "communication administratively prohibited" (RFC 1812 §5.2.7.1) from the gateway.
 // RFC 4443 §3.1 code 1 for IPv6.
 std::optional<DropReason> Pipeline::refuse(const Client& c, const packet::Parsed& p, DropReason why) {
-  if (!cfg_.reject || !p.has_l4 || nat::is_icmp_error(p)) return why;
+  // While saved connections wait for the rules (restore(), adopt_saved()), nothing is answered:
+  // a RST to a segment of one of them would end the connection the restart is to keep.
+  const bool awaiting_rules = saved_ && !adopting_;
+  if (!cfg_.reject || awaiting_rules || !p.has_l4 || nat::is_icmp_error(p)) return why;
   const std::span<const std::byte> f(buf_.data(), p.l3_end);
   std::size_t n = 0;
   if (p.proto == tcp) {

@@ -158,7 +158,8 @@ class Pipeline {
   [[nodiscard]] std::string state_identity() const;
   // Every live connection, with those still waiting for their vif (restore()).
   [[nodiscard]] SavedState save(int64_t now) const;
-  // Keeps `s` until adopt_saved(): until then none of its connections forwards.
+  // Keeps `s` until adopt_saved(): until then none of its connections forwards, and drops are
+  // not answered (no RST or ICMP error that would end one of them).
   void restore(SavedState s);
   // Once the rules are known (at start, or after QubesDB's first full read). A state written
   // for another configuration is refused whole: returns why, and nothing of it is used. Else

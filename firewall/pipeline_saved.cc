@@ -55,18 +55,8 @@ SavedState Pipeline::save(int64_t now) const {
   ct_.for_each([&](uint32_t id, const nat::Flow& f) {
     if (f.expires <= now || f.vif_slot >= clients_.size() || !clients_[f.vif_slot]) return;
     const Client& c = *clients_[f.vif_slot];
-    nat::Flow kept;  // what the flow is, not where this process keeps it
-    kept.orig = f.orig;
-    kept.nat_dst = f.nat_dst;
-    kept.nat_port = f.nat_port;
-    kept.tcp = f.tcp;
-    kept.replied = f.replied;
-    kept.fin_orig = f.fin_orig;
-    kept.fin_reply = f.fin_reply;
-    kept.rule = f.rule;
-    kept.expires = f.expires;
     if (!index.empty()) index[id] = uint32_t(s.flows.size());
-    s.flows.push_back(SavedFlow{kept, c.domid, c.devid});
+    s.flows.push_back(SavedFlow{nat::portable(f), c.domid, c.devid});
   });
   if (saved_) {  // a previous xfwd's, still waiting for their vif
     for (std::size_t i = 0; i < saved_->flows.size(); ++i)

@@ -202,17 +202,8 @@ std::variant<uint32_t, Refused> ConnTrack::adopt(const Flow& saved, uint32_t vif
                                                  int64_t now) {
   if (saved.nat_port < limits_.port_lo || saved.nat_port > limits_.port_hi) return Refused::taken;
   if (const auto full = make_room(vif_slot, now)) return *full;
-  Flow f;
-  f.orig = saved.orig;
-  f.nat_dst = saved.nat_dst;
-  f.nat_port = saved.nat_port;
+  Flow f = portable(saved);
   if (find_orig(f.orig, now) != kNone || !reply_key_free(reply_key(f), now)) return Refused::taken;
-  f.tcp = saved.tcp;
-  f.replied = saved.replied;
-  f.fin_orig = saved.fin_orig;
-  f.fin_reply = saved.fin_reply;
-  f.rule = saved.rule;
-  f.expires = saved.expires;
   f.vif_slot = vif_slot;
   f.vif_gen = vif_gen;
   return insert(f);

@@ -63,6 +63,21 @@ struct Flow {
   friend bool operator==(const Flow&, const Flow&) = default;
 };
 
+// What a flow is, without where a table keeps it (chains, vif, slot): what a restart keeps.
+[[nodiscard]] inline Flow portable(const Flow& f) {
+  Flow p;
+  p.orig = f.orig;
+  p.nat_dst = f.nat_dst;
+  p.nat_port = f.nat_port;
+  p.tcp = f.tcp;
+  p.replied = f.replied;
+  p.fin_orig = f.fin_orig;
+  p.fin_reply = f.fin_reply;
+  p.rule = f.rule;
+  p.expires = f.expires;
+  return p;
+}
+
 struct Timeouts {  // milliseconds; defaults are Linux nf_conntrack's
   int64_t tcp_syn = 120'000, tcp_established = 432'000'000, tcp_fin = 120'000,
           tcp_close = 10'000, udp = 30'000, udp_stream = 180'000, icmp = 30'000;

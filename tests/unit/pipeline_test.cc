@@ -648,6 +648,7 @@ TEST_F(PipelineTest, RestartKeepsConnectionsWithTheirNatPorts) {
   r.pl.restore(saved);
   EXPECT_EQ(r.pl.from_client(kWorkAfter, tcp(kFromWork, 40000, 80, 0x10, 1001, 5001), {}, 2500), DropReason::tcp_not_syn)
       << "nothing saved forwards before it is adopted";
+  EXPECT_TRUE(r.out.vifs.empty()) << "and no RST ends it meanwhile";
   EXPECT_EQ(r.pl.adopt_saved(2600), std::nullopt);
   EXPECT_EQ(r.pl.adopt_stats().adopted, 3u);
   EXPECT_EQ(r.pl.conntrack().size(), 3u);
@@ -682,6 +683,7 @@ TEST_F(PipelineTest, RestartCutsWhatTheRulesNoLongerAllow) {
   EXPECT_EQ(r.pl.adopt_stats().adopted, 1u);
   EXPECT_EQ(r.pl.adopt_stats().forbidden, 1u);
   EXPECT_EQ(r.pl.from_client(kWorkAfter, tcp(kFromWork, 40000, 80, 0x10, 1001, 1), {}, 2000), DropReason::tcp_not_syn);
+  ASSERT_EQ(r.out.vifs.size(), 1u) << "cut, as on a rule change: the next segment gets a RST";
   EXPECT_EQ(r.pl.from_client(kWorkAfter, udp(kFromWork, 40000, 9999), {}, 2000), std::nullopt);
 }
 
