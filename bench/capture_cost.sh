@@ -6,17 +6,12 @@
 set -euo pipefail
 bin=$1/bench/capture_bench
 n=200000
-ir() {  # CASE N -> instructions executed
-  local out; out=$(mktemp)
-  valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" "$1" "$2" >/dev/null 2>&1
-  local v; v=$(callgrind_annotate "$out" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)
-  rm -f "$out"; echo "$v"
-}
+source "$(dirname "$0")/ir.sh"
 "$bin" none 1 >/dev/null  # the binary works
 printf '%-10s %12s %8s\n' case "Ir/frame" "x none"
 base=
 for c in none other filtered stalled taking; do
-  per=$(( ($(ir "$c" "$n") - $(ir "$c" 0)) / n ))
+  per=$(( ($(ir "$bin" "$c" "$n") - $(ir "$bin" "$c" 0)) / n ))
   [ -n "$base" ] || base=$per
   printf '%-10s %12d %8s\n' "$c" "$per" "$(echo "scale=2; $per / $base" | bc)"
 done

@@ -2,8 +2,10 @@
 // every second, and the adoption at start, for a table of N flows made by real frames (UDP from
 // the VM "work" to N destinations). Run under callgrind by bench/state_cost.sh for instructions
 // per flow; with --time it prints wall-clock figures itself (median and spread of 5 runs).
-//   state_bench save|load N [--time]
-//     save   Pipeline::save + encode_state + the file replaced under /dev/shm (once a second in xfwd)
+//   state_bench none|copy|save|load N [--time]
+//     none   the set-up alone (the table of N flows, the file, the restarted pipeline)
+//     copy   Pipeline::save alone: what the event loop does once a second
+//     save   copy + encode_state + the file replaced under /dev/shm (the rest on the writer thread)
 //     load   read + decode_state + restore + adopt_saved into a new pipeline (once, at start)
 #include <unistd.h>
 
@@ -61,7 +63,7 @@ void fill(firewall::Pipeline& pl, long n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 3) return std::fprintf(stderr, "usage: state_bench save|load N [--time]\n"), 2;
+  if (argc < 3) return std::fprintf(stderr, "usage: state_bench none|copy|save|load N [--time]\n"), 2;
   const std::string mode = argv[1];
   const long n = std::atol(argv[2]);
   const bool timed = argc > 3 && std::strcmp(argv[3], "--time") == 0;
@@ -76,11 +78,16 @@ int main(int argc, char** argv) {
 
   constexpr int kRuns = 5;
   std::vector<std::unique_ptr<firewall::Pipeline>> fresh;  // the restarted xfwd's, made beforehand
-  for (int r = 0; r < (mode == "load" ? kRuns : 0); ++r) {
+  for (int r = 0; r < (timed ? kRuns : 1); ++r) {
     fresh.push_back(std::make_unique<firewall::Pipeline>(config(), out, 9));
     fresh.back()->vif_up(kWork, 2000);
   }
   auto once = [&](int run) {
+    if (mode == "none") return;
+    if (mode == "copy") {
+      if (pl.save(2000).flows.size() != std::size_t(n)) std::abort();
+      return;
+    }
     if (mode == "save") {
       if (daemon::replace_file(path, daemon::encode_state(pl.save(2000), kBoot, 2000), false)) std::abort();
     } else {

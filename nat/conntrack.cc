@@ -157,11 +157,15 @@ std::optional<Refused> ConnTrack::make_room(uint32_t vif_slot, int64_t now) {
   return std::nullopt;
 }
 
-uint32_t ConnTrack::insert(const Flow& f) {
-  const uint32_t id = free_;
-  free_ = slab_[id].next_orig;
-  slab_[id] = f;
-  slab_[id].live = true;
+Flow& ConnTrack::take_free() {
+  Flow& f = slab_[free_];
+  free_ = f.next_orig;
+  return f;
+}
+
+uint32_t ConnTrack::insert(Flow& f) {
+  const auto id = uint32_t(&f - &slab_[0]);
+  f.live = true;
   link(id);
   ++per_vif_[f.vif_slot];
   ++count_;
@@ -171,7 +175,8 @@ uint32_t ConnTrack::insert(const Flow& f) {
 std::variant<uint32_t, Refused> ConnTrack::create(const Key& orig, const Addr& nat_dst,
                                                   uint32_t vif_slot, uint32_t vif_gen,
                                                   uint32_t rule, int64_t now) {
-  if (const auto full = make_room(vif_slot, now)) return *full;
+  if (!room(vif_slot))
+    if (const auto full = make_room(vif_slot, now)) return *full;
   // NAT port: the client's own port when it is in range and free (traces stay readable), else
   // RFC 6056 §3.3.3-style: a start from a seeded hash of the flow, then the next ports in turn.
   Key reply{nat_dst, uplink_[orig.v6], orig.dport, 0, orig.proto, orig.v6};
@@ -186,7 +191,8 @@ std::variant<uint32_t, Refused> ConnTrack::create(const Key& orig, const Addr& n
   }
   if (!found) return Refused::no_nat_port;
 
-  Flow f;
+  Flow& f = take_free();
+  f = Flow{};
   f.orig = orig;
   f.nat_dst = nat_dst;
   f.nat_port = reply.dport;
@@ -201,9 +207,11 @@ std::variant<uint32_t, Refused> ConnTrack::create(const Key& orig, const Addr& n
 std::variant<uint32_t, Refused> ConnTrack::adopt(const Flow& saved, uint32_t vif_slot, uint32_t vif_gen,
                                                  int64_t now) {
   if (saved.nat_port < limits_.port_lo || saved.nat_port > limits_.port_hi) return Refused::taken;
-  if (const auto full = make_room(vif_slot, now)) return *full;
-  Flow f = portable(saved);
-  if (find_orig(f.orig, now) != kNone || !reply_key_free(reply_key(f), now)) return Refused::taken;
+  if (!room(vif_slot))
+    if (const auto full = make_room(vif_slot, now)) return *full;
+  if (find_orig(saved.orig, now) != kNone || !reply_key_free(reply_key(saved), now)) return Refused::taken;
+  Flow& f = take_free();
+  f = portable(saved);
   f.vif_slot = vif_slot;
   f.vif_gen = vif_gen;
   return insert(f);

@@ -140,8 +140,14 @@ class ConnTrack {
   std::size_t reclaim_vif(uint32_t vif_slot, int64_t now);
   [[nodiscard]] bool expired(uint32_t id, int64_t now) const { return slab_[id].expires <= now; }
   [[nodiscard]] bool reply_key_free(Key k, int64_t now);
+  // A free slot and room under the vif's limit: the usual case, checked inline; else make_room()
+  // reclaims expired flows (the vif's, then a sweep) or says which limit is hit.
+  [[nodiscard]] bool room(uint32_t vif_slot) const {
+    return free_ != kNone && vif_slot < per_vif_.size() && per_vif_[vif_slot] < limits_.max_flows_per_vif;
+  }
   std::optional<Refused> make_room(uint32_t vif_slot, int64_t now);
-  uint32_t insert(const Flow& f);
+  Flow& take_free();         // the first free slot, off the free list (make_room() first)
+  uint32_t insert(Flow& f);  // a slot take_free() gave, filled in: into the table
 
   Limits limits_;
   Timeouts timeouts_;

@@ -204,12 +204,12 @@ i=1
 for w in 30 30 60; do
   echo "T phase $i"
   ping -q -i 0.1 -w $w 192.168.100.1 > /tmp/ping$i 2>&1
-  echo "T ping$i $(grep transmitted /tmp/ping$i)"
+  echo "T ping$i $(grep transmitted /tmp/ping$i), $(stat -c %s /tmp/dl.bin) bytes downloaded"
   i=$((i + 1))
 done
-i=0; while [ "$(stat -c %s /tmp/dl.bin)" -lt 20971520 ] && [ $i -lt 200 ]; do sleep 1; i=$((i + 1)); done
+i=0; while [ "$(stat -c %s /tmp/dl.bin)" -lt 20971520 ] && [ $i -lt 180 ]; do sleep 1; i=$((i + 1)); done
 md5sum /tmp/dl.bin > /tmp/dl.md5
-echo "T dl $(stat -c %s /tmp/dl.bin) bytes md5 $(cut -c1-32 /tmp/dl.md5) $(cat /tmp/dl.err)"
+echo "T download $(stat -c %s /tmp/dl.bin) bytes md5 $(cut -c1-32 /tmp/dl.md5) $(cat /tmp/dl.err)"
 G
 LINGER=0
 create dl 10.137.0.11 /tmp/dl.sh
@@ -224,12 +224,12 @@ fw 'kill -9 $(systemctl show -p MainPID --value xfwd)'
 wait_for 60 guest_says dl "T phase 3"; sleep 5
 fw 'dpkg -i --force-confold /root/xfw-upgrade.deb > /tmp/upgrade.log 2>&1; echo "dpkg -i: $?"' 120 > /tmp/upgrade.out
 wait_for 90 guest_says dl "T ping3"
-wait_for 200 guest_says dl "T dl "
+wait_for 200 guest_says dl "T download "
 outage() { sed -n "s/.*T ping$1 \([0-9]*\) packets transmitted, \([0-9]*\) packets received.*/\1 \2/p" $dlog | { read tx rx; echo "$(( (${tx:-0} - ${rx:-0}) * 100 )) ms (${rx:-?} of ${tx:-?} pings answered)"; }; }
 answered() { sed -n "s/.*T ping$1 [0-9]* packets transmitted, \([0-9]*\) packets received.*/\1/p" $dlog | grep -q '^[1-9]'; }
 want=$(net 'cut -c1-32 /tmp/20mb.md5')
-check "restart: a 20 MB download through NAT, one connection, intact across all three ($(guest_line dl dl))" \
-  guest_says dl "T dl 20971520 bytes md5 $want"
+check "restart: a 20 MB download through NAT, one connection, intact across all three ($(guest_line dl download))" \
+  guest_says dl "T download 20971520 bytes md5 $want"
 check "restart: systemctl restart xfwd, outage $(outage 1)" answered 1
 check "restart: kill -9 (systemd's RestartSec=2s included), outage $(outage 2)" answered 2
 version=$(fw 'dpkg-query -W -f="\${Version}" xfw')

@@ -620,6 +620,13 @@ netback::VifInfo untrusted_vif(netback::VifId id) {
 
 struct Restarted {
   explicit Restarted(PipelineConfig c = config()) : pl(c, out, 7) {}
+  // work's rules, its vif back, `s` restored and adopted at 2000.
+  std::optional<std::string> adopt(const SavedState& s, const char* work_rule) {
+    pl.set_rules("work", rules({work_rule}));
+    pl.vif_up(work_vif(kWorkAfter), 2000);
+    pl.restore(s);
+    return pl.adopt_saved(2000);
+  }
   Recorder out;
   Pipeline pl;
 };
@@ -676,10 +683,7 @@ TEST_F(PipelineTest, RestartCutsWhatTheRulesNoLongerAllow) {
   ASSERT_EQ(client(kWork, tcp(kFromWork, 40000, 80, 0x02)), std::nullopt);
   ASSERT_EQ(client(kWork, udp(kFromWork, 40000, 9999)), std::nullopt);
   Restarted r;
-  r.pl.set_rules("work", rules({"action=accept proto=udp"}));
-  r.pl.vif_up(work_vif(kWorkAfter), 2000);
-  r.pl.restore(pl.save(2000));
-  EXPECT_EQ(r.pl.adopt_saved(2000), std::nullopt);
+  EXPECT_EQ(r.adopt(pl.save(2000), "action=accept proto=udp"), std::nullopt);
   EXPECT_EQ(r.pl.adopt_stats().adopted, 1u);
   EXPECT_EQ(r.pl.adopt_stats().forbidden, 1u);
   EXPECT_EQ(r.pl.from_client(kWorkAfter, tcp(kFromWork, 40000, 80, 0x10, 1001, 1), {}, 2000), DropReason::tcp_not_syn);
@@ -721,10 +725,7 @@ TEST_F(PipelineTest, RestartRefusesAStateOfAnotherConfiguration) {
   PipelineConfig c = config();
   c.uplink_addr = Ipv4Addr::parse("192.168.100.3");
   Restarted r(c);
-  r.pl.set_rules("work", rules({"action=accept"}));
-  r.pl.vif_up(work_vif(kWorkAfter), 2000);
-  r.pl.restore(pl.save(2000));
-  const auto why = r.pl.adopt_saved(2000);
+  const auto why = r.adopt(pl.save(2000), "action=accept");
   ASSERT_TRUE(why);
   EXPECT_NE(why->find("written for uplink=192.168.100.2 "), std::string::npos) << *why;
   EXPECT_NE(why->find("now uplink=192.168.100.3 "), std::string::npos) << *why;
@@ -737,10 +738,7 @@ TEST_F(PipelineTest, RestartHoldsThePerVmLimit) {
   PipelineConfig c = config();
   c.limits.max_flows_per_vif = 2;
   Restarted r(c);
-  r.pl.set_rules("work", rules({"action=accept"}));
-  r.pl.vif_up(work_vif(kWorkAfter), 2000);
-  r.pl.restore(pl.save(2000));
-  EXPECT_EQ(r.pl.adopt_saved(2000), std::nullopt);
+  EXPECT_EQ(r.adopt(pl.save(2000), "action=accept"), std::nullopt);
   EXPECT_EQ(r.pl.adopt_stats().adopted, 2u);
   EXPECT_EQ(r.pl.adopt_stats().refused, 1u);
   EXPECT_EQ(r.pl.conntrack().vif_flows(kWorkAfter.slot), 2u);
