@@ -154,7 +154,7 @@ create() {
   # One more cpio archive after the guest's own (the kernel reads concatenated archives).
   (cd "$g/x" && find . | cpio -o -H newc 2>/dev/null) > "$g/extra.cpio"
   cat $guest/appvm.cpio "$g/extra.cpio" > "$g/initrd.cpio"
-  vm_cfg "$name" 128 "$g/initrd.cpio" "quiet xfw.ip=$ip xfw.name=$name xfw.linger=${LINGER:-0}" \
+  vm_cfg "$name" "${MEMORY:-128}" "$g/initrd.cpio" "quiet xfw.ip=$ip xfw.name=$name xfw.linger=${LINGER:-0}" \
     "ip=$ip,mac=00:16:3e:5e:6c:00,script=/bin/true,backend=${BACKEND:-sys-firewall}" > "$g/cfg"
   start=$(date +%s)
   xl_create "$name" "$g/cfg" && say "created $name in $(( $(date +%s) - start ))s"

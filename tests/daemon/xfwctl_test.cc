@@ -390,18 +390,18 @@ TEST_F(Xfwctl, OnlyRootOrTheGroupMayConnect) {
 }
 
 TEST_F(Xfwctl, MalformedAndOversizedRequestsGetAnErrorReply) {
-  auto r = sh("printf 'not json\\n{\"version\":2,\"command\":\"status\"}\\n{\"version\":1}\\n' | socat - UNIX-CONNECT:" + socket());
+  auto r = sh("printf 'not json\\n{\"version\":2,\"command\":\"status\"}\\n{\"version\":1}\\n' | socat -t 5 - UNIX-CONNECT:" + socket());
   if (r.status == 127 || r.out.find("not found") != std::string::npos) GTEST_SKIP() << "no socat";
   EXPECT_NE(r.out.find("{\"error\":\"not a JSON object\",\"ok\":false}"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("unsupported protocol version"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("missing \\\"command\\\""), std::string::npos) << r.out;
   // Fields of the wrong type.
   r = sh("printf '{\"version\":1,\"command\":\"rules.explain\",\"vm\":\"x\",\"proto\":5}\\n"
-         "{\"version\":1,\"command\":\"rules.add\",\"vm\":[1],\"rule\":{}}\\n' | socat - UNIX-CONNECT:" + socket());
+         "{\"version\":1,\"command\":\"rules.add\",\"vm\":[1],\"rule\":{}}\\n' | socat -t 5 - UNIX-CONNECT:" + socket());
   EXPECT_NE(r.out.find("bad request: "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("missing \\\"vm\\\""), std::string::npos) << r.out;
   EXPECT_EQ(ctl("status").status, 0);
-  r = sh("head -c 70000 /dev/zero | tr '\\0' a | socat - UNIX-CONNECT:" + socket());
+  r = sh("head -c 70000 /dev/zero | tr '\\0' a | socat -t 5 - UNIX-CONNECT:" + socket());
   EXPECT_NE(r.out.find("request too long"), std::string::npos) << r.out;
   EXPECT_EQ(ctl("status").status, 0);
 }
