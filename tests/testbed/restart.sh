@@ -6,7 +6,8 @@
 # over one TCP connection with one NAT port and no RST; the UDP exchange (from port 61500,
 # outside the NAT range: its NAT port is chosen, not kept) must keep its NAT port
 # and go on; every start must adopt the saved connections whole. The outage of each restart
-# (the gap between the ping replies around it) is printed.
+# (the gap between the ping replies around it) is printed. Last, a file of another version is
+# refused cleanly.
 #   tests/testbed/restart.sh build/release/daemon/xfwd
 # Exit 0 when every check passed, 1 otherwise, 77 (skipped) without root.
 set -u
@@ -71,4 +72,13 @@ for i in "${!events[@]}"; do
   echo "      outage, ${events[$i]}: ${outages[$i]} ms without forwarding"
 done
 check "pings answered again after every restart" expect_fail grep -q '?' <<<"${outages[*]}"
+
+# Version skew: a file another layout wrote (its version field says 2) is refused whole with
+# its reason, set aside, and xfwd starts with no connections and forwards.
+tb_stop_xfwd
+printf '\002' | dd of="$TB_DIR/connections" bs=1 seek=8 conv=notrunc 2>/dev/null
+tb_start_xfwd || exit 1
+check "a state file of another version: refused, set aside, xfwd runs without it" \
+  grep -q "connections: .* refused, starting with none (kept as $TB_DIR/connections.refused): version 2, this xfwd reads version 1" "$TB_DIR/xfwd.out"
+check "... and forwards new connections" tb_ns work curl -s -m 5 -o /dev/null http://192.168.100.1/
 exit $failed
