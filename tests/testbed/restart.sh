@@ -6,7 +6,7 @@
 # over one TCP connection with one NAT port and no RST; the UDP exchange (from port 61500,
 # outside the NAT range: its NAT port is chosen, not kept) must keep its NAT port
 # and go on; every start must adopt the saved connections whole. The outage of each restart
-# (the gap between the ping replies around it) is printed. Last, a file of another version is
+# (the longest gap between ping replies just after it) is printed. Last, a file of another version is
 # refused cleanly.
 #   tests/testbed/restart.sh build/release/daemon/xfwd
 # Exit 0 when every check passed, 1 otherwise, 77 (skipped) without root.
@@ -61,14 +61,15 @@ check "no state file refused" expect_fail grep -q 'refused' "$TB_DIR/xfwd.out"
 check "no sanitizer report" expect_fail grep -q 'Sanitizer' "$TB_DIR/xfwd.out"
 grep 'connections: ' "$TB_DIR/xfwd.out" | sed 's/^/      /'
 
-# The outage of each restart: the gap between the ping replies on either side of its moment.
-outage() {
-  awk -F'[][]' -v at="$1" '/bytes from/ { t = $2 } /bytes from/ && t > at { if (last) printf "%d", (t - last) * 1000; found = 1; exit }
-    /bytes from/ { last = t } END { if (!found) printf "?" }' "$TB_DIR/ping.txt"
+# The outage of each restart: the longest gap between ping replies from its moment to the next
+# restart's (a reply already on its way when xfwd stopped can arrive just after it).
+outage() {  # FROM TO
+  awk -F'[][]' -v from="$1" -v to="$2" '/bytes from/ { t = $2; if (t > from && t <= to && last && t - last > max) max = t - last; last = t }
+    END { if (max) printf "%d", max * 1000; else printf "?" }' "$TB_DIR/ping.txt"
 }
 outages=()
 for i in "${!events[@]}"; do
-  outages+=("$(outage "${at[$i]}")")
+  outages+=("$(outage "${at[$i]}" "${at[$((i + 1))]:-$(date +%s.%N)}")")
   echo "      outage, ${events[$i]}: ${outages[$i]} ms without forwarding"
 done
 check "pings answered again after every restart" expect_fail grep -q '?' <<<"${outages[*]}"
