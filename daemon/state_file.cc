@@ -27,13 +27,14 @@ uint32_t crc32(std::string_view d) {  // zlib's CRC-32 (ISO 3309), several bytes
   return uint32_t(::crc32_z(::crc32_z(0, nullptr, 0), reinterpret_cast<const Bytef*>(d.data()), d.size()));
 }
 
+static_assert(std::endian::native == std::endian::little, "the layout is little-endian, written as in memory");
+
 // A record laid out at fixed offsets, appended whole (the snapshot runs every second).
 template <std::size_t N>
 class Record {
  public:
   template <class T>
   Record& at(std::size_t off, T v) {
-    static_assert(std::endian::native == std::endian::little, "the layout is little-endian");
     std::memcpy(b_.data() + off, &v, sizeof v);
     return *this;
   }
@@ -53,11 +54,7 @@ class Writer {
   explicit Writer(std::string& out) : out_(out) {}
   template <class T>
   void num(T v) {
-    if constexpr (std::endian::native == std::endian::little) {
-      out_.append(reinterpret_cast<const char*>(&v), sizeof v);
-    } else {
-      for (std::size_t i = 0; i < sizeof(T); ++i) out_.push_back(char(uint64_t(v) >> (8 * i) & 0xff));
-    }
+    out_.append(reinterpret_cast<const char*>(&v), sizeof v);
   }
   template <std::size_t N>
   void bytes(const std::array<uint8_t, N>& b) { out_.append(reinterpret_cast<const char*>(b.data()), N); }
@@ -359,10 +356,6 @@ std::variant<std::optional<std::string>, StateRefused> read_state_file(const std
   }
   return std::optional<std::string>{std::move(data)};
 }
-
-}  // namespace xfw::daemon
-
-namespace xfw::daemon {
 
 StateKeeper::StateKeeper(std::string path, firewall::Pipeline& pl) : path_(std::move(path)), pl_(pl) {
   if (const auto b = boot_id()) boot_ = *b;

@@ -1,10 +1,8 @@
 // firewall/pipeline_saved.cc — Pipeline's state across a restart of xfwd: what save() gives,
 // and how restore() + adopt_saved() take it back (firewall/saved_state.h).
-#include <algorithm>
 #include <unordered_map>
 
 #include "firewall/pipeline.h"
-#include "nat/rewrite.h"
 
 namespace xfw::firewall {
 namespace {
