@@ -117,10 +117,10 @@ void Dataplane::from_guest(netback::VifId v, std::span<const std::byte> f, netba
   from_vm_.reset();
 }
 
-void Dataplane::from_uplink(std::span<const std::byte> f, bool csum_blank) {
+void Dataplane::from_uplink(std::span<const std::byte> f, bool csum_blank, bool csum_valid) {
   if (captures_.active()) captures_.frame(Tap::from_uplink, std::nullopt, f);
   uplink_frame_ = f;
-  const auto r = pipeline_.from_uplink(f, now_ms(), csum_blank);
+  const auto r = pipeline_.from_uplink(f, now_ms(), csum_blank, csum_valid);
   uplink_frame_ = {};
   if (!r) ++uplink_forwarded_;
   count(r, nullptr, f);

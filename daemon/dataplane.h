@@ -66,7 +66,7 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
   void to_uplink(std::span<const std::byte> f, uint16_t gso_size) override;
   void to_vif(netback::VifId v, std::span<const std::byte> f) override;
 
-  void from_uplink(std::span<const std::byte> f, bool csum_blank);
+  void from_uplink(std::span<const std::byte> f, bool csum_blank, bool csum_valid = false);
   void tick() { pipeline_.tick(now_ms()); }
   void flush() {
     if (uplink_) uplink_->flush();

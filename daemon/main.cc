@@ -215,7 +215,9 @@ int main(int argc, char** argv) {
   daemon::EventLoop loop(io, *xs, *evt, nb);
   if (uplink) {
     loop.add_reader(uplink->fd(), [&] {
-      uplink->receive([&](std::span<const std::byte> f, bool csum_blank) { dp.from_uplink(f, csum_blank); });
+      uplink->receive([&](std::span<const std::byte> f, bool csum_blank, bool csum_valid) {
+        dp.from_uplink(f, csum_blank, csum_valid);
+      });
     });
   }
   if (self_tap) {

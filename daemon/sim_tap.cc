@@ -97,6 +97,7 @@ bool SimTaps::add(const SimTapSpec& spec, std::string* err) {
   ts.add_vif(vif);
   xen::sim::SimNetfrontOptions opt;
   opt.rx_gso = false;  // the TAP carries no GSO metadata: xfwd cuts super-frames for it
+  opt.tx_csum_offload = false;  // nor checksum offloads: the AppVM's kernel completed them
   g->front = std::make_unique<xen::sim::SimNetfront>(hv_, dom, backend_, 0, opt);
   g->evt = std::make_unique<boost::asio::posix::stream_descriptor>(io_, ::dup(g->front->evt().fd()));
   guests_.push_back(std::move(g));

@@ -29,7 +29,7 @@ struct virtio_net_hdr {
   uint16_t csum_offset;
 };
 static_assert(sizeof(virtio_net_hdr) == 10);
-constexpr uint8_t VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
+constexpr uint8_t VIRTIO_NET_HDR_F_NEEDS_CSUM = 1, VIRTIO_NET_HDR_F_DATA_VALID = 2;
 constexpr uint8_t VIRTIO_NET_HDR_GSO_TCPV4 = 1, VIRTIO_NET_HDR_GSO_TCPV6 = 4;
 
 }  // namespace
@@ -84,7 +84,7 @@ Uplink::~Uplink() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-std::size_t Uplink::receive(const std::function<void(std::span<const std::byte>, bool)>& f,
+std::size_t Uplink::receive(const std::function<void(std::span<const std::byte>, bool, bool)>& f,
                             std::size_t max_batches) {
   mmsghdr msgs[kBatch];
   iovec iov[kBatch][2];
@@ -108,9 +108,10 @@ std::size_t Uplink::receive(const std::function<void(std::span<const std::byte>,
       }
       const std::size_t len = msgs[i].msg_len - sizeof vh[i];
       const bool csum_blank = (vh[i].flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) != 0;
+      const bool csum_valid = (vh[i].flags & VIRTIO_NET_HDR_F_DATA_VALID) != 0;
       ++c_.rx_frames;
       c_.rx_bytes += len;
-      f(std::span(rx_.data() + i * kMaxFrame, len), csum_blank);
+      f(std::span(rx_.data() + i * kMaxFrame, len), csum_blank, csum_valid);
     }
     total += std::size_t(n);
     if (std::size_t(n) < kBatch) break;

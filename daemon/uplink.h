@@ -6,12 +6,14 @@
 // transmissions are not looped back (PACKET_IGNORE_OUTGOING). Generic receive offload is
 // switched off on the interface. Every frame goes with a virtio_net_hdr (PACKET_VNET_HDR):
 // on receive it says whether the kernel left the checksum unfinished (a local peer such as a
-// veth: VIRTIO_NET_HDR_F_NEEDS_CSUM), and the pipeline completes it; a peer doing TSO/GSO
+// veth: VIRTIO_NET_HDR_F_NEEDS_CSUM), and the pipeline completes it, or that it verified it
+// (VIRTIO_NET_HDR_F_DATA_VALID: a netfront whose backend vouched for it), and the pipeline does
+// not verify it again; a peer doing TSO/GSO
 // still hands over TCP super-frames, which the dataplane cuts or passes on as GSO. On send,
 // a guest's TCP super-frame goes out whole with a GSO header and the kernel segments it
 // (or passes it on to a peer that takes GSO).
 //   auto up = Uplink::open("eth0", &err);
-//   up->receive([&](std::span<const std::byte> f, bool csum_blank) { ... });
+//   up->receive([&](std::span<const std::byte> f, bool csum_blank, bool csum_valid) { ... });
 //   up->send(frame); up->send(super_frame, UplinkOffload{...}); ... up->flush();
 #pragma once
 
@@ -59,7 +61,7 @@ class Uplink {
   [[nodiscard]] uint32_t mtu() const { return mtu_; }
 
   // Reads what is waiting (up to `max_batches` batches); returns the number of frames.
-  std::size_t receive(const std::function<void(std::span<const std::byte>, bool csum_blank)>& f,
+  std::size_t receive(const std::function<void(std::span<const std::byte>, bool csum_blank, bool csum_valid)>& f,
                       std::size_t max_batches = 4);
   // Queues a frame; the batch is sent when full or on flush().
   void send(std::span<const std::byte> frame, const std::optional<UplinkOffload>& gso = std::nullopt);

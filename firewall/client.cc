@@ -52,7 +52,7 @@ Verdict client_ingress(const ClientVif& vif, const Gateway& gw, std::span<const 
       if (!assigned(vif.v4, p.src4)) return Drop{DropReason::spoofed_source};
       if (p.proto == packet::ipproto::udp && p.has_l4 && p.dport == 67)
         return Drop{DropReason::dhcp_from_client};
-      if (p.dst4 == gw.v4) {
+      if (p.dst4 == gw.v4 || p.dst4 == gw.uplink4) {
         if (p.proto == icmp && p.has_l4 && p.icmp_type == 8 && !p.fragment)
           return Reply{packet::icmp_echo_reply(reply, frame, p)};
         return Drop{DropReason::to_gateway_not_echo};
@@ -73,7 +73,7 @@ Verdict client_ingress(const ClientVif& vif, const Gateway& gw, std::span<const 
       if (!assigned(vif.v6, p.src6)) return Drop{DropReason::spoofed_source};
       if (p.proto == icmpv6 && p.has_l4 && (p.icmp_type == 134 || p.icmp_type == 137))
         return Drop{DropReason::router_advert_from_client};
-      if (gw.v6 && p.dst6 == *gw.v6) {
+      if ((gw.v6 && p.dst6 == *gw.v6) || (gw.uplink6 && p.dst6 == *gw.uplink6)) {
         if (p.proto == icmpv6 && p.has_l4 && p.icmp_type == 128 && !p.fragment)
           return Reply{packet::icmp6_echo_reply(reply, frame, p)};
         return Drop{DropReason::to_gateway_not_echo};

@@ -8,7 +8,7 @@
 //    succeeds); router solicitations and advertisements from the client are ignored.
 //  * IPv4/IPv6 source must be the vif's assigned address (anti-spoofing), checked before
 //    anything else; a VM without an IPv6 address has all its IPv6 dropped.
-//  * The gateway address answers ICMP echo and nothing else; router advertisements or
+//  * The gateway address (and the firewall's uplink addresses) answers ICMP echo and nothing else; router advertisements or
 //    redirects from clients are dropped, and so is DHCP unless `dhcp` is on: then a DISCOVER
 //    or REQUEST (from 0.0.0.0 or the vif's own address) gets the vif's address (dhcp.h).
 // Everything else continues to connection tracking and the rules.
@@ -36,6 +36,9 @@ struct Gateway {
   std::optional<packet::Ipv6Addr> v6;  // and its IPv6 address, if clients have IPv6
   bool dhcp = false;                   // answer DHCP with the vif's address (firewall/dhcp.h)
   const std::vector<packet::Ipv4Addr>* dns = nullptr;  // the virtual DNS addresses, for DHCP
+  // The firewall's addresses on the uplink: its own too, answered as the gateway's are.
+  std::optional<packet::Ipv4Addr> uplink4;
+  std::optional<packet::Ipv6Addr> uplink6;
 };
 
 [[nodiscard]] Verdict client_ingress(const ClientVif& vif, const Gateway& gw,

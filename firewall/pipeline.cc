@@ -19,7 +19,7 @@ using packet::ipproto::icmp;
 using packet::ipproto::icmpv6;
 using packet::ipproto::tcp;
 using packet::ipproto::udp;
-constexpr uint8_t kSyn = 0x02, kRst = 0x04, kAck = 0x10;
+constexpr uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kAck = 0x10;
 
 void set_macs(std::span<std::byte> f, const packet::MacAddr& dst, const packet::MacAddr& src,
               packet::Parsed& p) {
@@ -27,6 +27,36 @@ void set_macs(std::span<std::byte> f, const packet::MacAddr& dst, const packet::
   std::memcpy(f.data() + 6, src.b.data(), 6);
   p.dst_mac = dst;
   p.src_mac = src;
+}
+
+bool is_group(const packet::MacAddr& m) { return m.b[0] & 1; }  // broadcast or multicast
+
+// What Linux's forwarding path refuses before any rule (docs/parity.md): a destination no
+// router forwards to (RFC 1812 §5.3.7, RFC 4291 §2.5.3), IPv4 multicast (the firewall VM
+// routes none), and the IPv4 options it will not forward.
+std::optional<DropReason> not_forwardable(const packet::Parsed& p) {
+  if (p.l3 == packet::L3::ipv6) {
+    const packet::Ipv6Addr none{}, loopback{{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}};
+    if (p.dst6 == none || p.dst6 == loopback) return DropReason::martian_destination;
+    return std::nullopt;
+  }
+  if (p.dst4.b[0] == 127 || p.dst4 == packet::Ipv4Addr{} || p.dst4 == packet::Ipv4Addr{{255, 255, 255, 255}})
+    return DropReason::martian_destination;
+  if ((p.dst4.b[0] & 0xF0) == 0xE0) return DropReason::multicast_destination;
+  if (p.refused_option) return DropReason::ip_option_refused;
+  return std::nullopt;
+}
+
+// The checks Linux's connection tracking makes of every packet before it looks the connection
+// up: the transport checksum (unless the sender left it to us, csum_blank, or vouched for it,
+// data_validated), TCP flags, and ICMP that tracks no connection (NAT maps echo identifiers;
+// errors are matched to their connection later).
+std::optional<DropReason> not_trackable(std::span<const std::byte> f, const packet::Parsed& p, bool checksum_known) {
+  if (!p.has_l4) return std::nullopt;
+  if (!checksum_known && !p.fragment && !is_super_frame(p) && !packet::l4_checksum_ok(f, p))
+    return DropReason::l4_bad_checksum;
+  if (p.proto == tcp && !nat::tcp_flags_valid(p.tcp_flags)) return DropReason::tcp_invalid_flags;
+  return std::nullopt;
 }
 
 DropReason drop_reason(const Decision& d) {
@@ -56,16 +86,23 @@ std::optional<DropReason> Pipeline::from_client(netback::VifId vif, std::span<co
   if (!std::holds_alternative<packet::Parsed>(parsed)) return DropReason::malformed;
   packet::Parsed& p = std::get<packet::Parsed>(parsed);
 
-  const Verdict v = client_ingress(c.addrs, Gateway{cfg_.gateway, cfg_.gateway6, cfg_.dhcp, &cfg_.dns_virtual}, f, p, reply_);
+  if (p.l3 != packet::L3::other && !is_group(p.dst_mac) && p.dst_mac != kGatewayMac) return DropReason::eth_dst_other;
+  const Gateway gw{cfg_.gateway, cfg_.gateway6, cfg_.dhcp, &cfg_.dns_virtual, cfg_.uplink_addr, cfg_.uplink_addr6};
+  const Verdict v = client_ingress(c.addrs, gw, f, p, reply_);
   if (const auto* r = std::get_if<Reply>(&v)) {
     out_.to_vif(c.id, std::span(reply_.data(), r->len));
     return std::nullopt;
   }
   if (const auto* d = std::get_if<Drop>(&v)) return d->reason;
+  if (is_group(p.dst_mac)) return DropReason::eth_dst_group;
+  if (const auto why = not_forwardable(p)) return *why;
 
   // NETTXF_csum_blank: finish it for them (a super-frame's is rewritten after the pipeline).
   if (flags.csum_blank && !is_super_frame(p)) nat::complete_checksum(f, p);
+  if (const auto why = not_trackable(f, p, flags.csum_blank || flags.data_validated)) return *why;
   if (p.ttl <= 1) {  // RFC 792 / RFC 4443 §3.3: time exceeded in transit, from the gateway
+    // ... but never about an ICMP error or a later fragment (RFC 1122 §3.2.2, RFC 4443 §2.4).
+    if (p.later_fragment || nat::is_icmp_error(p)) return DropReason::ttl_exceeded;
     if (p.l3 == packet::L3::ipv4) {
       out_.to_vif(c.id, std::span(reply_.data(), packet::icmp4_error(reply_, f, p, cfg_.gateway, 11, 0)));
     } else if (cfg_.gateway6) {
@@ -77,6 +114,8 @@ std::optional<DropReason> Pipeline::from_client(netback::VifId vif, std::span<co
   if (p.proto != tcp && p.proto != udp && p.proto != icmp && p.proto != icmpv6)
     return DropReason::unsupported_protocol;
   if (nat::is_icmp_error(p)) return client_icmp_error(c, p, now);
+  if ((p.proto == icmp || p.proto == icmpv6) && !nat::is_echo_request(p)) return DropReason::icmp_not_echo;
+  if (p.fragment && p.l3 == packet::L3::ipv4 && frags_out_.started(p, now)) return DropReason::fragment_overlap;
 
   const uint32_t id = ct_.find_orig(nat::key_of(p), now);
   // A GSO super-frame keeps its segment size only if it really is TCP.
@@ -93,7 +132,8 @@ std::optional<DropReason> Pipeline::from_client(netback::VifId vif, std::span<co
 // A later fragment: the address rewrite of the flow its first fragment belonged to.
 std::optional<DropReason> Pipeline::client_fragment(const Client& c, packet::Parsed& p, int64_t now) {
   if (p.l3 != packet::L3::ipv4) return DropReason::fragment_no_flow;
-  const uint32_t id = frags_out_.find(p, now);
+  const uint32_t id = frags_out_.follow(p, now);
+  if (id == nat::Fragments::kOverlap) return DropReason::fragment_overlap;
   if (id == nat::ConnTrack::kNone || !ct_.flow(id).live || ct_.flow(id).vif_slot != c.id.slot ||
       !(ct_.flow(id).orig.src == nat::src_of(p)))
     return DropReason::fragment_no_flow;
@@ -106,8 +146,13 @@ std::optional<DropReason> Pipeline::client_fragment(const Client& c, packet::Par
 
 std::optional<DropReason> Pipeline::forward_new(const Client& c, packet::Parsed& p, int64_t now,
                                                 uint16_t gso_size) {
-  if (p.proto == tcp && (p.tcp_flags & (kSyn | kAck | kRst)) != kSyn)
-    return refuse(c, p, DropReason::tcp_not_syn);
+  // Not a SYN: answered with a RST only when it is a bare ACK (what a VM sends on a connection
+  // xfwd no longer has, and what Linux's conntrack would pick up); SYN+ACK, FIN or RST of no
+  // connection are dropped silently, as conntrack calls them invalid.
+  if (p.proto == tcp && (p.tcp_flags & (kSyn | kAck | kRst)) != kSyn) {
+    if ((p.tcp_flags & (kFin | kSyn | kRst | kAck)) == kAck) return refuse(c, p, DropReason::tcp_not_syn);
+    return DropReason::tcp_not_syn;
+  }
   const nat::Key k = nat::key_of(p);
   if (client_by_addr(k.dst) && !cfg_.inter_vm) return refuse(c, p, DropReason::inter_vm);
 
@@ -191,7 +236,7 @@ std::optional<DropReason> Pipeline::send_uplink(packet::Parsed& p, uint16_t gso_
 // ---- from the uplink --------------------------------------------------------------------
 
 std::optional<DropReason> Pipeline::from_uplink(std::span<const std::byte> frame, int64_t now,
-                                                bool csum_blank) {
+                                                bool csum_blank, bool csum_valid) {
   if (frame.size() > buf_.size()) return DropReason::malformed;
   std::memcpy(buf_.data(), frame.data(), frame.size());
   auto parsed = packet::parse(std::span(buf_.data(), frame.size()));
@@ -199,18 +244,23 @@ std::optional<DropReason> Pipeline::from_uplink(std::span<const std::byte> frame
   packet::Parsed& p = std::get<packet::Parsed>(parsed);
   const bool v6 = p.l3 == packet::L3::ipv6;
   if (p.l3 == packet::L3::other) return DropReason::unsupported_ethertype;
+  if (!is_group(p.dst_mac) && p.dst_mac != cfg_.uplink_mac) return DropReason::eth_dst_other;
   if (v6 ? !cfg_.uplink_addr6 : !cfg_.uplink_addr) return DropReason::uplink_unconfigured;
   if (p.l3 == packet::L3::arp) return uplink_arp(p, now);
   if (v6 && p.proto == icmpv6 && p.has_l4 && p.ttl == 255 && p.icmp_type >= 133 && p.icmp_type <= 137)
     return uplink_ndp(p);
+  if (is_group(p.dst_mac)) return DropReason::eth_dst_group;
   if (v6 ? p.dst6 != *cfg_.uplink_addr6 : p.dst4 != *cfg_.uplink_addr) return DropReason::uplink_not_for_us;
   if (client_by_addr(nat::src_of(p)) || known_clients_.count(nat::src_of(p).b))
     return DropReason::uplink_from_client_address;
+  if (p.refused_option) return DropReason::ip_option_refused;
   if (csum_blank && !is_super_frame(p)) nat::complete_checksum(std::span(buf_.data(), p.l3_end), p);
+  if (const auto why = not_trackable(std::span(buf_.data(), p.l3_end), p, csum_blank || csum_valid)) return *why;
   if (!v6 && p.proto == udp && p.has_l4 && !p.fragment && p.sport == 53 && HostResolver::is_our_port(p.dport))
     return dns_response(p, now);
   if (p.later_fragment) return uplink_fragment(p, now);
   if (nat::is_icmp_error(p)) return uplink_icmp_error(p, now);
+  if (p.fragment && !v6 && frags_in_.started(p, now)) return DropReason::fragment_overlap;
 
   const uint32_t id = ct_.find_reply(nat::key_of(p), now);
   if (id == nat::ConnTrack::kNone) return DropReason::uplink_no_flow;
@@ -224,7 +274,8 @@ std::optional<DropReason> Pipeline::from_uplink(std::span<const std::byte> frame
 }
 
 std::optional<DropReason> Pipeline::uplink_fragment(packet::Parsed& p, int64_t now) {
-  const uint32_t id = frags_in_.find(p, now);
+  const uint32_t id = frags_in_.follow(p, now);
+  if (id == nat::Fragments::kOverlap) return DropReason::fragment_overlap;
   if (id == nat::ConnTrack::kNone || !ct_.flow(id).live || !(ct_.flow(id).nat_dst == nat::src_of(p)))
     return DropReason::fragment_no_flow;
   const nat::Flow& fl = ct_.flow(id);

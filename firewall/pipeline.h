@@ -98,9 +98,10 @@ class Pipeline {
   std::optional<DropReason> from_client(netback::VifId vif, std::span<const std::byte> frame,
                                         netback::TxFlags flags, int64_t now);
   // A frame read from the uplink interface; csum_blank: its transport checksum is unfinished
-  // (the kernel's TP_STATUS_CSUMNOTREADY), complete it.
+  // (the kernel's TP_STATUS_CSUMNOTREADY), complete it; csum_valid: the kernel verified it
+  // (TP_STATUS_CSUM_VALID). Otherwise it is verified here, as Linux's conntrack does.
   std::optional<DropReason> from_uplink(std::span<const std::byte> frame, int64_t now,
-                                        bool csum_blank = false);
+                                        bool csum_blank = false, bool csum_valid = false);
 
   // Replaces a VM's rules at once. Flows of the VM that the new rules forbid are cut; the
   // others continue. Returns how many were cut.

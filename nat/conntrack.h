@@ -63,6 +63,20 @@ struct Flow {
   friend bool operator==(const Flow&, const Flow&) = default;
 };
 
+// The TCP flag combinations nf_conntrack_tcp accepts (tcp_valid_flags), ECE, CWR and PSH
+// aside: SYN, SYN+URG, SYN+ACK, RST, RST+ACK, FIN+ACK, FIN+ACK+URG, ACK, ACK+URG. Any other
+// (SYN+FIN, FIN alone, no flag, ...) is invalid in every state and in both directions.
+[[nodiscard]] constexpr bool tcp_flags_valid(uint8_t flags) {
+  constexpr uint8_t fin = 0x01, syn = 0x02, rst = 0x04, ack = 0x10, urg = 0x20;
+  switch (flags & (fin | syn | rst | ack | urg)) {
+    case syn: case syn | urg: case syn | ack: case rst: case rst | ack:
+    case fin | ack: case fin | ack | urg: case ack: case ack | urg:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // What a flow is, without where a table keeps it (chains, vif, slot): what a restart keeps.
 [[nodiscard]] inline Flow portable(const Flow& f) {
   Flow p;

@@ -13,12 +13,6 @@ using packet::ipproto::icmpv6;
 using packet::ipproto::tcp;
 using packet::ipproto::udp;
 
-bool is_echo_request(const packet::Parsed& p) {
-  return (p.proto == icmp && p.icmp_type == 8) || (p.proto == icmpv6 && p.icmp_type == 128);
-}
-bool is_echo_reply(const packet::Parsed& p) {
-  return (p.proto == icmp && p.icmp_type == 0) || (p.proto == icmpv6 && p.icmp_type == 129);
-}
 
 // Offset of the transport checksum, or 0 when there is none to update: UDP over IPv4 with a
 // zero checksum means "none" (RFC 768), and a packet quoted in an ICMP error may end before it.
@@ -98,6 +92,13 @@ packet::Ipv4Addr v4_of(const Addr& a) {
   return r;
 }
 packet::Ipv6Addr v6_of(const Addr& a) { return packet::Ipv6Addr{a.b}; }
+
+bool is_echo_request(const packet::Parsed& p) {
+  return (p.proto == icmp && p.icmp_type == 8) || (p.proto == icmpv6 && p.icmp_type == 128);
+}
+bool is_echo_reply(const packet::Parsed& p) {
+  return (p.proto == icmp && p.icmp_type == 0) || (p.proto == icmpv6 && p.icmp_type == 129);
+}
 
 Key key_of(const packet::Parsed& p) {
   Key k{src_of(p), dst_of(p), 0, 0, p.proto, p.l3 == packet::L3::ipv6};

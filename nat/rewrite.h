@@ -27,6 +27,9 @@ namespace xfw::nat {
   return p.l3 == packet::L3::ipv6 ? addr_of(p.dst6) : addr_of(p.dst4);
 }
 
+[[nodiscard]] bool is_echo_request(const packet::Parsed& p);  // ICMP 8 or ICMPv6 128
+[[nodiscard]] bool is_echo_reply(const packet::Parsed& p);    // ICMP 0 or ICMPv6 129
+
 // The connection-tracking key of a packet as it travels (ICMP echo request: identifier as
 // source port; echo reply: identifier as destination port; other ICMP: both 0).
 [[nodiscard]] Key key_of(const packet::Parsed& p);

@@ -67,6 +67,39 @@ std::variant<Parsed, ParseError> parse_l4(std::span<const std::byte> f, Parsed p
   return p;
 }
 
+// IPv4 options (RFC 791 §3.1), checked as Linux checks those it receives: every option but
+// end-of-list and no-op has a length of at least 2 that fits the header; the route options'
+// pointer is at least 4, the timestamp's at least 5. Source routes and CIPSO are noted.
+bool parse_ipv4_options(const std::byte* opt, uint32_t len, Parsed& p) {
+  for (uint32_t i = 0; i < len;) {
+    const uint8_t kind = uint8_t(opt[i]);
+    if (kind == 0) break;  // end of list
+    if (kind == 1) {       // no-op
+      ++i;
+      continue;
+    }
+    if (len - i < 2) return false;
+    const uint8_t olen = uint8_t(opt[i + 1]);
+    if (olen < 2 || olen > len - i) return false;
+    const uint8_t ptr = olen > 2 ? uint8_t(opt[i + 2]) : 0;
+    switch (kind) {
+      case 7:    // record route
+      case 131:  // loose source route
+      case 137:  // strict source route
+        if (olen < 3 || ptr < 4) return false;
+        break;
+      case 68:  // timestamp
+        if (olen < 4 || ptr < 5) return false;
+        break;
+      default:
+        break;
+    }
+    if ((kind == 131 || kind == 137 || kind == 134) && p.refused_option == 0) p.refused_option = kind;
+    i += olen;
+  }
+  return true;
+}
+
 std::variant<Parsed, ParseError> parse_ipv4(std::span<const std::byte> f, Parsed p) {
   const std::byte* ip = f.data() + p.l3_off;
   const std::size_t avail = f.size() - p.l3_off;
@@ -77,6 +110,7 @@ std::variant<Parsed, ParseError> parse_ipv4(std::span<const std::byte> f, Parsed
   const uint32_t total = rd16(ip + 2);
   if (ihl > avail || total < ihl || total > avail) return ParseError::ip_bad_total_length;
   if (!checksum_ok(f.subspan(p.l3_off, ihl))) return ParseError::ip_bad_header_checksum;
+  if (ihl > 20 && !parse_ipv4_options(ip + 20, ihl - 20, p)) return ParseError::ip_bad_options;
   p.ttl = uint8_t(ip[8]);
   p.proto = uint8_t(ip[9]);
   copy_to(p.src4.b, ip + 12);
@@ -87,6 +121,7 @@ std::variant<Parsed, ParseError> parse_ipv4(std::span<const std::byte> f, Parsed
   p.fragment = p.more_fragments || p.frag_offset != 0;
   p.later_fragment = p.frag_offset != 0;
   p.frag_id = rd16(ip + 4);
+  if (p.frag_offset + (total - ihl) > 65535u) return ParseError::ip_fragment_too_long;
   p.l3_end = uint16_t(p.l3_off + total);
   p.l4_off = uint16_t(p.l3_off + ihl);
   if (p.later_fragment) return p;
@@ -127,6 +162,7 @@ std::variant<Parsed, ParseError> parse_ipv6(std::span<const std::byte> f, Parsed
   }
   p.proto = next;
   p.l4_off = uint16_t(off);
+  if (p.fragment && p.frag_offset + uint32_t(p.l3_end - off) > 65535u) return ParseError::ip_fragment_too_long;
   if (p.later_fragment) return p;
   return parse_l4(f, p);
 }

@@ -1,7 +1,8 @@
 // packet/parse.h — parse a frame once into a bounds-checked view (Click's CheckIPHeader idea).
 //
 // parse() checks every length it follows: Ethernet (RFC 894), ARP (RFC 826, Ethernet/IPv4
-// only), IPv4 (RFC 791: version, IHL, total length, header checksum, fragments), IPv6
+// only), IPv4 (RFC 791: version, IHL, total length, header checksum, options as Linux's
+// ip_options_compile checks them, fragments not past 65535 bytes), IPv6
 // (RFC 8200: payload length, up to 8 extension headers, hop-by-hop only first, fragment
 // header), and the first bytes of TCP (RFC 9293 data offset), UDP (RFC 768 length), ICMP
 // (RFC 792) and ICMPv6 (RFC 4443). After it succeeds, later stages read fields from Parsed
@@ -37,6 +38,8 @@ inline constexpr uint8_t icmp = 1, tcp = 6, udp = 17, icmpv6 = 58;
   X(ip_bad_header_length, "IPv4 header length < 20")             \
   X(ip_bad_total_length, "IP length field exceeds the frame")    \
   X(ip_bad_header_checksum, "IPv4 header checksum wrong")        \
+  X(ip_bad_options, "IPv4 option truncated or malformed (RFC 791)") \
+  X(ip_fragment_too_long, "fragment ends past 65535 bytes")      \
   X(ipv6_bad_extension_header, "IPv6 extension header truncated or misplaced") \
   X(ipv6_too_many_extension_headers, "more than 8 IPv6 extension headers") \
   X(l4_truncated, "transport header truncated")                  \
@@ -72,6 +75,9 @@ struct Parsed {
   uint32_t frag_id = 0;
   uint16_t frag_offset = 0;     // in bytes
   bool more_fragments = false;
+  // The first IPv4 option Linux sys-firewall refuses to forward: a source route (131 LSRR,
+  // 137 SSRR: accept_source_route=0) or CIPSO (134: no DOI is configured). 0: none.
+  uint8_t refused_option = 0;
 
   // Transport (has_l4: the first fragment or an unfragmented packet of tcp/udp/icmp/icmpv6)
   bool has_l4 = false;

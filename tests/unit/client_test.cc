@@ -33,7 +33,7 @@ class Client : public ::testing::Test {
   }
 
   ClientVif vif_{{*Ipv4Addr::parse("10.137.0.5")}, {}};
-  Gateway gw_{*Ipv4Addr::parse("10.137.0.1"), *Ipv6Addr::parse("fd09:24ef:4179::a89:1")};
+  Gateway gw_{*Ipv4Addr::parse("10.137.0.1"), *Ipv6Addr::parse("fd09:24ef:4179::a89:1"), false, nullptr, {}, {}};
   Bytes reply_;
 };
 

@@ -63,7 +63,7 @@ struct Answer {
 
 Answer ask(const Bytes& f, bool on = true) {
   const firewall::ClientVif vif{{*Ipv4Addr::parse("10.137.0.5")}, {}};
-  const firewall::Gateway gw{*Ipv4Addr::parse("10.137.0.1"), std::nullopt, on, &kDns};
+  const firewall::Gateway gw{*Ipv4Addr::parse("10.137.0.1"), std::nullopt, on, &kDns, {}, {}};
   std::vector<std::byte> reply(packet::kMaxReply);
   const auto p = std::get<packet::Parsed>(packet::parse(f));
   Answer a{firewall::client_ingress(vif, gw, f, p, reply), {}};

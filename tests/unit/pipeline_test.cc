@@ -15,6 +15,7 @@ using packet::MacAddr;
 
 const MacAddr kUplinkMac{{0x02, 0, 0, 0, 0, 0x02}};
 const MacAddr kRouterMac{{0x02, 0, 0, 0, 0, 0x01}};
+const MacAddr kBroadcast{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
 const netback::VifId kWork{0, 1}, kUntrusted{1, 1};
 
 struct Recorder : Egress {
@@ -327,10 +328,10 @@ TEST_F(PipelineTest, GatewayAnswersEchoOnlyAndProxyArp) {
 }
 
 TEST_F(PipelineTest, UplinkArpAndUnknownGateway) {
-  EXPECT_EQ(uplink(arp(1, kRouterMac, "192.168.100.1", MacAddr{}, "192.168.100.2", kGwMac)), std::nullopt);
+  EXPECT_EQ(uplink(arp(1, kRouterMac, "192.168.100.1", MacAddr{}, "192.168.100.2", kBroadcast)), std::nullopt);
   ASSERT_EQ(out.uplink.size(), 1u);
   EXPECT_FRAME(out.uplink[0], arp(2, kUplinkMac, "192.168.100.2", kRouterMac, "192.168.100.1", kRouterMac));
-  EXPECT_EQ(uplink(arp(1, kRouterMac, "192.168.100.1", MacAddr{}, "192.168.100.7", kGwMac)), DropReason::uplink_not_for_us);
+  EXPECT_EQ(uplink(arp(1, kRouterMac, "192.168.100.1", MacAddr{}, "192.168.100.7", kBroadcast)), DropReason::uplink_not_for_us);
   Recorder o2;
   Pipeline fresh(config(), o2, 1);
   fresh.vif_up(netback::VifInfo{kWork, xen::DomId{5}, 0, "work", kClientMac, xen::IpList{{*Ipv4Addr::parse("10.137.0.5")}, {}}});

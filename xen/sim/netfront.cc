@@ -172,7 +172,7 @@ bool SimNetfront::send(std::span<const std::byte> frame, std::span<const uint16_
     req->offset = 0;
     req->id = id;
     req->size = k == 0 ? uint16_t(frame.size()) : sizes[k];
-    req->flags = uint16_t((k == 0 ? NETTXF_csum_blank | NETTXF_data_validated : 0) |
+    req->flags = uint16_t((k == 0 && opt_.tx_csum_offload ? NETTXF_csum_blank | NETTXF_data_validated : 0) |
                           (k + 1 < sizes.size() ? NETTXF_more_data : 0));
     ++tx_.req_prod_pvt;
   }

@@ -7,7 +7,8 @@
 // buffer. Backend Closing -> frontend Closed. close() and reinit() start a disconnect or a
 // reconnect the way a guest does.
 // Data: send() places a frame in granted pages (one slot per page-sized chunk, or as the caller
-// splits it), with NETTXF_csum_blank|data_validated like a checksum-offloading guest; poll()
+// splits it), with NETTXF_csum_blank|data_validated like a checksum-offloading guest (or with
+// none: tx_csum_offload); poll()
 // collects tx responses (freeing ids), receives frames (following NETRXF_more_data) and
 // re-posts buffers, notifying only when the ring asks for it.
 // Hostile tests get raw access to the ring pages, grants and event channel (the `raw_*` calls).
@@ -34,6 +35,10 @@ struct SimNetfrontOptions {
   uint32_t rx_buffers = 256;      // buffers posted (at most 256)
   bool auto_repost = true;        // re-post receive buffers after each frame
   bool rx_gso = true;             // feature-gso-tcpv4/v6: accept TCP super-frames (as Linux)
+  // Frames go out with NETTXF_csum_blank|data_validated, as from a guest whose stack leaves
+  // checksums to the device; false: their checksums are complete and the flags 0 (Linux
+  // netfront for a CHECKSUM_NONE packet), as a TAP without offloads hands them over.
+  bool tx_csum_offload = true;
 };
 
 class SimNetfront {
