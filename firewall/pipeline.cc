@@ -59,6 +59,10 @@ std::optional<DropReason> not_trackable(std::span<const std::byte> f, const pack
   return std::nullopt;
 }
 
+nat::TcpSegment segment_of(const packet::Parsed& p) {
+  return {p.tcp_seq, p.tcp_ack, p.tcp_win, uint32_t(p.l4_len() - p.tcp_hlen), p.tcp_flags, p.tcp_wscale};
+}
+
 DropReason drop_reason(const Decision& d) {
   switch (d.why) {
     case Why::rule: return DropReason::rule_drop;
@@ -117,10 +121,17 @@ std::optional<DropReason> Pipeline::from_client(netback::VifId vif, std::span<co
   if ((p.proto == icmp || p.proto == icmpv6) && !nat::is_echo_request(p)) return DropReason::icmp_not_echo;
   if (p.fragment && p.l3 == packet::L3::ipv4 && frags_out_.started(p, now)) return DropReason::fragment_overlap;
 
-  const uint32_t id = ct_.find_orig(nat::key_of(p), now);
+  uint32_t id = ct_.find_orig(nat::key_of(p), now);
   // A GSO super-frame keeps its segment size only if it really is TCP.
   const uint16_t gso_size = flags.gso && p.proto == tcp ? flags.gso.size : 0;
+  // A SYN on a connection both sides closed opens a new one (RFC 9293 §3.10.7.4, as conntrack).
+  if (id != nat::ConnTrack::kNone && p.proto == tcp && (p.tcp_flags & (kSyn | kAck)) == kSyn &&
+      ct_.flow(id).tcp >= nat::TcpState::closing) {
+    ct_.remove(id);
+    id = nat::ConnTrack::kNone;
+  }
   if (id == nat::ConnTrack::kNone) return forward_new(c, p, now, gso_size);
+  if (p.proto == tcp && !p.fragment && !ct_.in_window(id, true, segment_of(p))) return DropReason::tcp_out_of_window;
   ct_.seen(id, true, p.tcp_flags, now);
   if (p.fragment) frags_out_.remember(p, id, now);
   const nat::Flow& fl = ct_.flow(id);
@@ -178,6 +189,7 @@ std::optional<DropReason> Pipeline::forward_new(const Client& c, packet::Parsed&
     }
   }
   const uint32_t id = std::get<uint32_t>(made);
+  if (p.proto == tcp && !p.fragment) (void)ct_.in_window(id, true, segment_of(p));  // the opening SYN
   ct_.seen(id, true, p.tcp_flags, now);
   if (p.fragment) frags_out_.remember(p, id, now);
   const std::span<std::byte> f(buf_.data(), p.l3_end);
@@ -264,6 +276,7 @@ std::optional<DropReason> Pipeline::from_uplink(std::span<const std::byte> frame
 
   const uint32_t id = ct_.find_reply(nat::key_of(p), now);
   if (id == nat::ConnTrack::kNone) return DropReason::uplink_no_flow;
+  if (p.proto == tcp && !p.fragment && !ct_.in_window(id, false, segment_of(p))) return DropReason::tcp_out_of_window;
   ct_.seen(id, false, p.tcp_flags, now);
   if (p.fragment) frags_in_.remember(p, id, now);
   const nat::Flow& fl = ct_.flow(id);

@@ -30,6 +30,7 @@ namespace xfw::firewall {
   X(ip_option_refused, "IPv4 source route (LSRR, SSRR: accept_source_route=0) or CIPSO option") \
   X(l4_bad_checksum, "TCP, UDP or ICMP checksum wrong (Linux: nf_conntrack_checksum)")  \
   X(tcp_invalid_flags, "TCP flags conntrack calls invalid (SYN+FIN, FIN alone, none, ...)") \
+  X(tcp_out_of_window, "TCP segment outside its connection's window, or a RST older than the peer's ack") \
   X(icmp_not_echo, "ICMP that is neither an echo request nor an error about a connection") \
   X(dhcp_from_client, "DHCP from a client")                                            \
   X(router_advert_from_client, "router advertisement or redirect from a client")        \

@@ -17,6 +17,10 @@ uint64_t mix(uint64_t h, uint64_t v) {  // a multiply-xorshift step (splitmix64'
   return h;
 }
 
+// Sequence-number order (RFC 9293 §3.4), modulo 2^32.
+bool before(uint32_t a, uint32_t b) { return int32_t(a - b) < 0; }
+bool after(uint32_t a, uint32_t b) { return before(b, a); }
+
 uint64_t load64(const uint8_t* p) {  // host order: only hashed, never shown
   uint64_t v;
   std::memcpy(&v, p, 8);
@@ -256,6 +260,72 @@ void ConnTrack::seen(uint32_t id, bool from_client, uint8_t tcp_flags, int64_t n
       f.expires = now + timeouts_.icmp;
       break;
   }
+}
+
+bool ConnTrack::in_window(uint32_t id, bool from_client, const TcpSegment& s) {
+  constexpr uint8_t fin = 0x01, syn = 0x02, rst = 0x04, ack_flag = 0x10;
+  constexpr uint32_t kMinAckWindow = 66000;  // conntrack's MAXACKWINCONST
+  Flow& f = slab_[id];
+  if (f.scale[0].liberal) return true;
+  const int si = from_client ? 0 : 1, ri = 1 - si;
+  TcpWindow &snd = f.window[si], &rcv = f.window[ri];
+  TcpScale &snd_x = f.scale[si], &rcv_x = f.scale[ri];
+  // What the sender may send: up to the receiver's highest ack plus its largest window.
+  auto maxend = [](const TcpWindow& w, const TcpWindow& other, const TcpScale& other_x) {
+    return other_x.ack_seen ? other.maxack + other.maxwin : w.end + w.maxwin;
+  };
+  const bool is_syn = s.flags & syn, has_ack = s.flags & ack_flag, is_rst = s.flags & rst;
+  uint32_t seq = s.seq, end = s.seq + s.len + (is_syn ? 1 : 0) + ((s.flags & fin) ? 1 : 0);
+  uint32_t win = s.win;
+  const TcpWindow snd_was = snd, rcv_was = rcv;
+  const TcpScale snd_x_was = snd_x, rcv_x_was = rcv_x;
+  auto open_with = [&] {  // a SYN: this side starts here
+    snd = TcpWindow{end, win ? win : 1u, 0};
+    snd_x = TcpScale{};
+    snd_x.offered = s.wscale >= 0;
+    snd_x.scale = snd_x.offered ? uint8_t(s.wscale & 0x0F) & 0x0F : 0;
+  };
+  if (snd.maxwin == 0) {  // the first segment from this side
+    if (is_syn) {
+      open_with();
+      if (!has_ack) return true;  // the opening SYN (or a simultaneous open)
+      if (!(snd_x.offered && rcv_x.offered)) snd_x.scale = rcv_x.scale = 0;  // RFC 7323: both or neither
+    } else if (rcv.maxwin == 0) {  // neither side seen: a connection adopted in its middle
+      f.scale[0].liberal = true;
+      return true;
+    } else {  // this side's first segment is not a SYN: its history is lost, start from here
+      const uint32_t swin = win << snd_x.scale;
+      snd.end = end;
+      snd.maxwin = swin ? swin : 1;
+      if (s.ack == rcv.end + 1) ++rcv.end;  // likely a reply to a keepalive
+    }
+  } else if (is_syn && !has_ack && from_client && f.tcp == TcpState::syn_sent && after(end, snd.end)) {
+    open_with();  // the client's SYN again, with another initial sequence number
+    return true;
+  }
+  uint32_t ack = s.ack;
+  if (!has_ack || (is_rst && ack == 0)) ack = rcv.end;  // no ack to check (or a stack's zero)
+  if (is_rst && seq == 0 && f.tcp == TcpState::syn_sent) seq = end = snd.end;  // RST to a SYN
+  const uint32_t max_ack_window = std::max(snd.maxwin, kMinAckWindow);
+  const uint32_t snd_maxend = maxend(snd, rcv, rcv_x);
+  const bool ok = !after(seq, snd_maxend)                     // not past what the receiver allows
+                  && after(end, snd.end - rcv.maxwin - 1)     // not older than the receiver's window
+                  && !after(ack, rcv.end)                     // acks nothing not sent
+                  && after(ack, rcv.end - max_ack_window - 1)  // and nothing too old
+                  && !(is_rst && rcv_x.ack_seen && before(seq, rcv.maxack));  // a RST older than the peer's ack
+  if (!ok) {
+    snd = snd_was, rcv = rcv_was, snd_x = snd_x_was, rcv_x = rcv_x_was;
+    return false;
+  }
+  if (!is_syn) win <<= snd_x.scale;
+  snd.maxwin = std::max(snd.maxwin, win);
+  if (after(end, snd.end)) snd.end = end;
+  if (has_ack && (!snd_x.ack_seen || after(s.ack, snd.maxack))) {
+    snd.maxack = s.ack;
+    snd_x.ack_seen = true;
+  }
+  if (rcv.maxwin != 0 && after(end, snd_maxend)) rcv.maxwin += end - snd_maxend;
+  return true;
 }
 
 std::size_t ConnTrack::flush_vif(uint32_t vif_slot) {

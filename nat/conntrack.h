@@ -15,8 +15,9 @@
 // their own, so a VM at its limit reclaims only its own expired flows (work bounded by its
 // limit) and a VM that goes away takes only its flows along. Expiry is otherwise lazy (a
 // lookup frees an expired flow) plus sweep(now, budget), which the daemon calls from its timer.
-// TCP: a new flow must start with a SYN; states follow RFC 9293's handshake and FIN/RST
-// closes loosely (no sequence-window checks yet) with the timeouts of Linux's conntrack.
+// TCP: a new flow must start with a SYN; states follow RFC 9293's handshake and FIN/RST with
+// the timeouts of Linux's conntrack, and each segment must lie within the connection's window
+// as nf_conntrack_tcp checks it (in_window()).
 // Pure: no I/O, the clock (`now`, milliseconds) and the port-choice seed are passed in.
 #pragma once
 
@@ -45,6 +46,36 @@ struct Key {
 };
 
 enum class TcpState : uint8_t { none, syn_sent, syn_recv, established, fin_wait, closing, closed };
+
+// One side of a TCP connection, as nf_conntrack_tcp follows it (tcp_in_window(), be_liberal
+// off): what it sent, the largest window it offered, the highest ack it sent. What it may send
+// (conntrack's td_maxend) is the other side's highest ack plus its largest window — never less
+// than conntrack's bound, which is the largest ack + window seen. 12 bytes a side; the scale
+// and flags are a byte each in Flow (the whole flow stays within 120 bytes).
+struct TcpWindow {
+  uint32_t end = 0;     // its highest sequence number sent, plus the segment's length
+  uint32_t maxwin = 0;  // the largest window it advertised (scaled); 0: nothing seen from it yet
+  uint32_t maxack = 0;  // the highest ack it sent (when TcpScale::ack_seen)
+  friend bool operator==(const TcpWindow&, const TcpWindow&) = default;
+};
+struct TcpScale {
+  uint8_t scale : 4 = 0;     // its window scale (RFC 7323), when both sides offered one
+  bool offered : 1 = false;  // it offered a window scale in its SYN
+  bool ack_seen : 1 = false;
+  // Picked up in the middle (adopted after a restart): its window scale is unknown, so, as
+  // conntrack does with a connection it picks up, its windows are not checked.
+  bool liberal : 1 = false;
+  friend bool operator==(const TcpScale&, const TcpScale&) = default;
+};
+
+// What the window check needs of a segment (packet::Parsed's TCP fields).
+struct TcpSegment {
+  uint32_t seq = 0, ack = 0;
+  uint16_t win = 0;
+  uint32_t len = 0;  // payload bytes
+  uint8_t flags = 0;
+  int8_t wscale = -1;
+};
 [[nodiscard]] const char* name(TcpState s);
 
 struct Flow {
@@ -52,14 +83,18 @@ struct Flow {
   Addr nat_dst;           // where it really goes (the resolver for DNS redirect)
   uint16_t nat_port = 0;  // our source port (or ICMP identifier) on the uplink
   TcpState tcp = TcpState::none;
-  bool replied = false;
-  bool fin_orig = false, fin_reply = false;
-  bool live = false;
-  uint32_t vif_slot = 0, vif_gen = 0;  // the client's vif (netback::VifId)
+  bool replied : 1 = false;
+  bool fin_orig : 1 = false, fin_reply : 1 = false;
+  bool live : 1 = false;
+  std::array<TcpScale, 2> scale{};     // TCP: beside window (below), where a byte fits
   uint32_t rule = 0;                   // the rule that accepted it (for `xfwctl conntrack`)
+  uint32_t vif_slot = 0, vif_gen = 0;  // the client's vif (netback::VifId)
   int64_t expires = 0;                 // ms, on the clock passed in
   uint32_t next_orig = 0, next_reply = 0;  // hash chains / free list (internal)
   uint32_t vif_prev = 0, vif_next = 0;      // the vif's list of flows (internal)
+  // TCP: the client's side [0] and the remote's [1]. Not kept across a restart: an adopted flow
+  // is picked up as conntrack picks up a connection, without window checks (TcpScale::liberal).
+  std::array<TcpWindow, 2> window{};
   friend bool operator==(const Flow&, const Flow&) = default;
 };
 
@@ -128,6 +163,11 @@ class ConnTrack {
   std::variant<uint32_t, Refused> adopt(const Flow& saved, uint32_t vif_slot, uint32_t vif_gen, int64_t now);
   // Updates the flow's state and expiry for a packet in one direction (tcp_flags for TCP).
   void seen(uint32_t id, bool from_client, uint8_t tcp_flags, int64_t now);
+  // TCP: is the segment within the flow's window (nf_conntrack_tcp's four bounds: sequence
+  // number not past what the receiver allows nor older than its window, ack neither of data
+  // not sent nor too old), and a RST no older than the peer's ack? If so the window is updated;
+  // if not, nothing of the flow changes. Call it before seen().
+  [[nodiscard]] bool in_window(uint32_t id, bool from_client, const TcpSegment& s);
 
   void remove(uint32_t id);
   std::size_t flush_vif(uint32_t vif_slot);  // a vif went away: its flows go with it

@@ -1,5 +1,6 @@
 #include "packet/parse.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "packet/bytes.h"
@@ -26,6 +27,23 @@ std::variant<Parsed, ParseError> parse_arp(std::span<const std::byte> f, Parsed 
   return p;
 }
 
+// The window scale option among a SYN's TCP options (kind 3, length 3), or -1; options that
+// do not parse end the search (RFC 9293 §3.1).
+int8_t tcp_window_scale(const std::byte* opt, uint32_t len) {
+  for (uint32_t i = 0; i < len;) {
+    const uint8_t kind = uint8_t(opt[i]);
+    if (kind == 0) break;
+    if (kind == 1) {
+      ++i;
+      continue;
+    }
+    if (len - i < 2 || uint8_t(opt[i + 1]) < 2 || uint8_t(opt[i + 1]) > len - i) break;
+    if (kind == 3 && uint8_t(opt[i + 1]) == 3) return int8_t(std::min<uint8_t>(uint8_t(opt[i + 2]), 14));
+    i += uint8_t(opt[i + 1]);
+  }
+  return -1;
+}
+
 // The transport header of an unfragmented packet or a first fragment.
 std::variant<Parsed, ParseError> parse_l4(std::span<const std::byte> f, Parsed p) {
   const std::byte* l4 = f.data() + p.l4_off;
@@ -38,6 +56,11 @@ std::variant<Parsed, ParseError> parse_l4(std::span<const std::byte> f, Parsed p
       p.sport = rd16(l4);
       p.dport = rd16(l4 + 2);
       p.tcp_flags = uint8_t(l4[13]);
+      p.tcp_seq = rd32(l4 + 4);
+      p.tcp_ack = rd32(l4 + 8);
+      p.tcp_win = rd16(l4 + 14);
+      p.tcp_hlen = uint8_t(doff);
+      if (p.tcp_flags & 0x02) p.tcp_wscale = tcp_window_scale(l4 + 20, doff - 20);
       break;
     }
     case ipproto::udp: {

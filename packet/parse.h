@@ -84,6 +84,10 @@ struct Parsed {
   uint16_t l4_off = 0;
   uint16_t sport = 0, dport = 0;  // tcp/udp; for ICMP echo, dport = sport = identifier
   uint8_t tcp_flags = 0;
+  uint32_t tcp_seq = 0, tcp_ack = 0;
+  uint16_t tcp_win = 0;
+  uint8_t tcp_hlen = 0;     // the TCP header's length (data offset), options included
+  int8_t tcp_wscale = -1;   // a SYN's window scale option (RFC 7323), capped at 14; -1: none
   uint8_t icmp_type = 0, icmp_code = 0;
   bool has_nd_target = false;  // ICMPv6 neighbor solicitation/advertisement (RFC 4861 §4.3-4)
   Ipv6Addr nd_target;

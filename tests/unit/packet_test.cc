@@ -130,6 +130,23 @@ TEST(Parse, Ipv4OptionsAndTransportLies) {
   EXPECT_EQ(echo.sport, 0x1234);
 }
 
+// As Linux's ip_options_compile checks the options of a packet it receives (docs/parity.md).
+TEST(Parse, Ipv4OptionsAsLinuxChecksThem) {
+  const Bytes u = hex({0x9c, 0x40, 0, 53, 0, 8, 0, 0});
+  EXPECT_EQ(ok(ipv4(ipproto::udp, u, 0, hex({1, 131, 7, 4, 192, 0, 2, 1}))).refused_option, 131);
+  EXPECT_EQ(ok(ipv4(ipproto::udp, u, 0, hex({1, 137, 7, 4, 192, 0, 2, 1}))).refused_option, 137);
+  EXPECT_EQ(ok(ipv4(ipproto::udp, u, 0, hex({134, 6, 0, 0, 0, 9, 0, 0}))).refused_option, 134);
+  EXPECT_EQ(ok(ipv4(ipproto::udp, u, 0, hex({7, 7, 4, 0, 0, 0, 0, 0}))).refused_option, 0);  // record route
+  EXPECT_EQ(ok(ipv4(ipproto::udp, u, 0, hex({0, 131, 0, 0}))).refused_option, 0);  // after end-of-list: padding
+  EXPECT_EQ(err(ipv4(ipproto::udp, u, 0, hex({68, 0, 0, 0}))), ParseError::ip_bad_options);    // length < 2
+  EXPECT_EQ(err(ipv4(ipproto::udp, u, 0, hex({7, 9, 4, 0}))), ParseError::ip_bad_options);     // past the header
+  EXPECT_EQ(err(ipv4(ipproto::udp, u, 0, hex({1, 1, 1, 7}))), ParseError::ip_bad_options);     // no room for a length
+  EXPECT_EQ(err(ipv4(ipproto::udp, u, 0, hex({131, 3, 3, 0}))), ParseError::ip_bad_options);   // route pointer < 4
+  EXPECT_EQ(err(ipv4(ipproto::udp, u, 0, hex({68, 4, 4, 0}))), ParseError::ip_bad_options);    // timestamp pointer < 5
+  EXPECT_EQ(err(ipv4(ipproto::udp, Bytes(16), 8191)), ParseError::ip_fragment_too_long);       // 65528 + 16
+  EXPECT_TRUE(ok(ipv4(ipproto::udp, Bytes(7), 8191)).later_fragment);                          // 65528 + 7
+}
+
 TEST(Parse, Ipv4Fragments) {
   const Bytes u = hex({0x9c, 0x40, 0, 53, 0, 100, 0, 0});  // claims 100 bytes in all
   const auto first = ok(ipv4(ipproto::udp, u, 0x2000));  // MF, offset 0

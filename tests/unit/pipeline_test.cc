@@ -1,6 +1,9 @@
 // Golden pipeline tests: frames in, frames out, byte for byte (checksums included).
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <set>
+
 #include "firewall/pipeline.h"
 #include "packet/segment.h"
 #include "nat/rewrite.h"
@@ -221,6 +224,7 @@ TEST_F(PipelineTest, IcmpErrorsAreTranslatedBothWays) {
 TEST_F(PipelineTest, ReplacingRulesCutsOnlyForbiddenFlows) {
   EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 80, 0x02)), std::nullopt);
   EXPECT_EQ(client(kWork, tcp(kFromWork, 40001, 443, 0x02)), std::nullopt);
+  EXPECT_EQ(uplink(tcp(Ip4{"192.0.2.1", "192.168.100.2", 64, kRouterMac, kUplinkMac}, 443, 40001, 0x12, 0, 1001)), std::nullopt);
   EXPECT_EQ(pl.set_rules("work", rules({"action=accept proto=tcp dstports=443-443"})), 1u);
   out.clear();
   EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 80, 0x10, 1001, 1)), DropReason::tcp_not_syn);
@@ -599,6 +603,269 @@ TEST_F(PipelineTest, FragmentsFollowTheirFirstFragment) {
   Ip4 early = kBackWork;
   early.id = 0x4242;
   EXPECT_EQ(uplink(frag(early, 0x0003, Bytes(8))), DropReason::fragment_no_flow);
+}
+
+
+// ---- parity with Linux sys-firewall (docs/parity.md; tests/testbed/parity.sh measures both) --
+// One test per row xfwd changed: the frame Linux refuses is refused with its reason, nothing
+// goes out (or, where Linux answers, the same answer), and the frame next to it still passes.
+
+Bytes with_dmac(Bytes f, const MacAddr& m) {
+  std::memcpy(f.data(), m.b.data(), 6);
+  return f;
+}
+// The frame's IPv4 header with these option bytes (a multiple of 4), checksum recomputed; the
+// transport checksum does not cover options.
+Bytes with_options(const Bytes& f, const Bytes& opts) {
+  Bytes out = f;
+  out.insert(out.begin() + 34, opts.begin(), opts.end());
+  out[14] = std::byte(0x45 + opts.size() / 4);
+  packet::wr16(out.data() + 16, uint16_t(out.size() - 14));
+  packet::wr16(out.data() + 24, 0);
+  packet::wr16(out.data() + 24, packet::checksum(std::span(out).subspan(14, 20 + opts.size())));
+  return out;
+}
+Bytes bad_l4_checksum(Bytes f, std::size_t at) {  // at: the checksum's offset in the transport header
+  f[34 + at] ^= std::byte{0x5a};
+  return f;
+}
+
+TEST_F(PipelineTest, ParityIpToAnotherMacOrInABroadcastIsNotForwarded) {
+  EXPECT_EQ(client(kWork, with_dmac(udp(kFromWork, 40000, 9), MacAddr{{2, 0, 0, 0, 0, 0x99}})), DropReason::eth_dst_other);
+  EXPECT_EQ(client(kWork, with_dmac(udp(kFromWork, 40000, 9), kBroadcast)), DropReason::eth_dst_group);
+  EXPECT_EQ(client(kWork, with_dmac(udp(kFromWork, 40000, 9), MacAddr{{1, 0, 0x5e, 0, 0, 1}})), DropReason::eth_dst_group);
+  EXPECT_EQ(client(kWork, with_dmac(arp(1, kClientMac, "10.137.0.5", MacAddr{}, "10.137.0.1", kGwMac),
+                                    MacAddr{{2, 0, 0, 0, 0, 0x99}})), DropReason::eth_dst_other);
+  EXPECT_TRUE(out.uplink.empty());
+  EXPECT_TRUE(out.vifs.empty());
+  EXPECT_EQ(client(kWork, udp(kFromWork, 40000, 9)), std::nullopt);
+  // From the uplink, a reply of that flow to another MAC or in a broadcast.
+  EXPECT_EQ(uplink(with_dmac(udp(kBackWork, 9, 40000), MacAddr{{2, 0, 0, 0, 0, 0x99}})), DropReason::eth_dst_other);
+  EXPECT_EQ(uplink(with_dmac(udp(kBackWork, 9, 40000), kBroadcast)), DropReason::eth_dst_group);
+  EXPECT_TRUE(out.vifs.empty());
+  EXPECT_EQ(uplink(udp(kBackWork, 9, 40000)), std::nullopt);
+  EXPECT_EQ(out.vifs.size(), 1u);
+}
+
+TEST_F(PipelineTest, ParityDestinationsNoRouterForwards) {
+  for (const char* d : {"127.0.0.1", "127.1.2.3", "0.0.0.0", "255.255.255.255"})
+    EXPECT_EQ(client(kWork, udp(Ip4{"10.137.0.5", d}, 40000, 9)), DropReason::martian_destination) << d;
+  for (const char* d : {"224.0.0.251", "239.1.2.3"})
+    EXPECT_EQ(client(kWork, udp(Ip4{"10.137.0.5", d}, 40000, 9)), DropReason::multicast_destination) << d;
+  // TTL 1 to a group (an IGMP report, say): dropped, and no time-exceeded about it.
+  EXPECT_EQ(client(kWork, udp(Ip4{"10.137.0.5", "224.0.0.22", 1}, 40000, 9)), DropReason::multicast_destination);
+  EXPECT_TRUE(out.uplink.empty());
+  EXPECT_TRUE(out.vifs.empty());
+  for (const char* d : {"0.1.2.3", "240.0.0.1", "169.254.1.1"})  // Linux forwards these
+    EXPECT_EQ(client(kWork, udp(Ip4{"10.137.0.5", d}, 40000, 9)), std::nullopt) << d;
+  // The firewall's uplink address is its own, as the gateway's: echo answered, the rest dropped.
+  EXPECT_EQ(client(kWork, udp(Ip4{"10.137.0.5", "192.168.100.2"}, 40000, 9)), DropReason::to_gateway_not_echo);
+  EXPECT_EQ(client(kWork, icmp(Ip4{"10.137.0.5", "192.168.100.2"}, 8, 0, 7, 1)), std::nullopt);
+  EXPECT_EQ(out.uplink.size(), 3u);
+  ASSERT_EQ(out.vifs.size(), 1u);
+  Ip4 echo_back{"192.168.100.2", "10.137.0.5", 64, kGwMac, kClientMac};
+  echo_back.id = 0;
+  EXPECT_FRAME(out.vifs[0].second, icmp(echo_back, 0, 0, 7, 1));
+}
+
+TEST_F(PipelineTest, ParitySourceRoutesAndCipsoAreRefusedMalformedOptionsDropped) {
+  const Bytes u = udp(kFromWork, 40000, 9);
+  EXPECT_EQ(client(kWork, with_options(u, hex({1, 131, 7, 4, 192, 0, 2, 1}))), DropReason::ip_option_refused);  // LSRR
+  EXPECT_EQ(client(kWork, with_options(u, hex({1, 137, 7, 4, 192, 0, 2, 1}))), DropReason::ip_option_refused);  // SSRR
+  EXPECT_EQ(client(kWork, with_options(u, hex({134, 10, 0, 0, 0, 9, 1, 4, 0, 0, 0, 0}))), DropReason::ip_option_refused);
+  EXPECT_EQ(client(kWork, with_options(u, hex({68, 0, 0, 0}))), DropReason::malformed);     // length 0
+  EXPECT_EQ(client(kWork, with_options(u, hex({7, 40, 4, 0}))), DropReason::malformed);     // past the header
+  EXPECT_EQ(client(kWork, with_options(u, hex({7, 7, 3, 0, 0, 0, 0, 0}))), DropReason::malformed);  // pointer < 4
+  EXPECT_EQ(client(kWork, with_options(u, hex({68, 4, 4, 0}))), DropReason::malformed);     // timestamp pointer < 5
+  EXPECT_TRUE(out.uplink.empty());
+  // Forwarded as they are: no-op, record route, timestamp, router alert, unknown kinds.
+  for (const Bytes& o : {hex({1, 1, 1, 1}), hex({1, 7, 7, 4, 0, 0, 0, 0}), hex({68, 12, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0}),
+                         hex({148, 4, 0, 0}), hex({30, 4, 0, 0})})
+    EXPECT_EQ(client(kWork, with_options(u, o)), std::nullopt);
+  EXPECT_EQ(out.uplink.size(), 5u);
+  // From the uplink too: a reply carrying a source route.
+  EXPECT_EQ(uplink(with_options(udp(kBackWork, 9, 40000), hex({1, 131, 7, 4, 192, 0, 2, 1}))), DropReason::ip_option_refused);
+  EXPECT_TRUE(out.vifs.empty());
+}
+
+TEST_F(PipelineTest, ParityNoTimeExceededAboutAnIcmpErrorOrALaterFragment) {
+  const Ip4 ttl1{"10.137.0.5", "192.0.2.1", 1};
+  EXPECT_EQ(client(kWork, udp(ttl1, 40000, 9)), DropReason::ttl_exceeded);
+  EXPECT_EQ(out.vifs.size(), 1u);  // the one RFC 792 asks for
+  out.clear();
+  EXPECT_EQ(client(kWork, icmp_error(ttl1, 3, 3, udp(Ip4{"192.0.2.1", "10.137.0.5"}, 9, 40000))), DropReason::ttl_exceeded);
+  Ip4 later = ttl1;
+  later.frag = 0x0003;
+  EXPECT_EQ(client(kWork, ip4_frame(later, 17, Bytes(8), SIZE_MAX)), DropReason::ttl_exceeded);
+  EXPECT_TRUE(out.vifs.empty());
+  EXPECT_TRUE(out.uplink.empty());
+}
+
+TEST_F(PipelineTest, ParityChecksumsAreVerifiedUnlessLeftToUsOrVouchedFor) {
+  EXPECT_EQ(client(kWork, bad_l4_checksum(udp(kFromWork, 40000, 9), 6)), DropReason::l4_bad_checksum);
+  EXPECT_EQ(client(kWork, bad_l4_checksum(tcp(kFromWork, 40001, 80, 0x02), 16)), DropReason::l4_bad_checksum);
+  EXPECT_EQ(client(kWork, bad_l4_checksum(icmp(kFromWork, 8, 0, 7, 1), 2)), DropReason::l4_bad_checksum);
+  EXPECT_TRUE(out.uplink.empty());
+  // A guest that leaves the checksum to us (csum_blank) or vouches for it (data_validated),
+  // as Linux netback turns those into CHECKSUM_PARTIAL / CHECKSUM_UNNECESSARY.
+  EXPECT_EQ(client(kWork, bad_l4_checksum(udp(kFromWork, 40002, 9), 6), 1000, netback::TxFlags{false, true, {}}), std::nullopt);
+  EXPECT_EQ(client(kWork, bad_l4_checksum(udp(kFromWork, 40003, 9), 6), 1000, netback::TxFlags{true, true, {}}), std::nullopt);
+  ASSERT_EQ(out.uplink.size(), 2u);
+  EXPECT_FRAME(out.uplink[1], udp(kOutWork, 40003, 9));  // completed
+  Bytes zero = udp(kFromWork, 40004, 9);  // UDP over IPv4 without a checksum (RFC 768)
+  packet::wr16(zero.data() + 40, 0);
+  EXPECT_EQ(client(kWork, zero), std::nullopt);
+  // From the uplink: verified unless the kernel did (csum_valid).
+  EXPECT_EQ(uplink(bad_l4_checksum(udp(kBackWork, 9, 40002), 6)), DropReason::l4_bad_checksum);
+  EXPECT_TRUE(out.vifs.empty());
+  EXPECT_EQ(pl.from_uplink(bad_l4_checksum(udp(kBackWork, 9, 40002), 6), 1000, false, true), std::nullopt);
+  EXPECT_EQ(out.vifs.size(), 1u);
+}
+
+TEST_F(PipelineTest, ParityTcpFlagsAsConntrackJudgesThem) {
+  constexpr uint8_t F = 0x01, S = 0x02, R = 0x04, P = 0x08, A = 0x10, U = 0x20, E = 0x40, C = 0x80;
+  for (uint8_t f : {uint8_t(S | F), uint8_t(0), uint8_t(F), uint8_t(F | P | U), uint8_t(S | R), uint8_t(S | F | P | U)})
+    EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 80, f)), DropReason::tcp_invalid_flags) << int(f);
+  // Valid, but no connection: only a bare ACK is answered (RST); SYN+ACK, FIN+ACK, RST silently.
+  for (uint8_t f : {uint8_t(S | A), uint8_t(F | A), uint8_t(R), uint8_t(R | A)})
+    EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 80, f)), DropReason::tcp_not_syn) << int(f);
+  EXPECT_TRUE(out.vifs.empty());
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 80, P | A)), DropReason::tcp_not_syn);
+  EXPECT_EQ(out.vifs.size(), 1u);
+  EXPECT_TRUE(out.uplink.empty());
+  // SYN with URG, PSH, ECE+CWR opens a connection.
+  for (uint8_t f : {uint8_t(S | U), uint8_t(S | P), uint8_t(S | E | C)})
+    EXPECT_EQ(client(kWork, tcp(kFromWork, uint16_t(41000 + f), 80, f)), std::nullopt) << int(f);
+  // On a connection, both ways: invalid flags are dropped and change nothing.
+  EXPECT_EQ(uplink(tcp(kBackWork, 80, 41000 + (S | U), S | A, 5000, 1001)), std::nullopt);
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 41000 + (S | U), 80, S | F, 1001, 5001)), DropReason::tcp_invalid_flags);
+  EXPECT_EQ(uplink(tcp(kBackWork, 80, 41000 + (S | U), S | F | A, 5000, 1001)), DropReason::tcp_invalid_flags);
+  EXPECT_EQ(uplink(tcp(kBackWork, 80, 41000 + (S | U), 0, 5001, 1001)), DropReason::tcp_invalid_flags);
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 41000 + (S | U), 80, A, 1001, 5001)), std::nullopt);
+  pl.conntrack().for_each([&](uint32_t, const nat::Flow& f) {
+    if (f.orig.sport == 41000 + (S | U)) {
+      EXPECT_EQ(f.tcp, nat::TcpState::established);
+    }
+  });
+}
+
+TEST(Conntrack, TcpValidFlagsAreLinuxs) {
+  std::set<int> valid;
+  for (int f = 0; f < 256; ++f)
+    if (nat::tcp_flags_valid(uint8_t(f))) valid.insert(f & 0x37);  // ECE, CWR, PSH aside
+  EXPECT_EQ(valid, (std::set<int>{0x02, 0x22, 0x12, 0x04, 0x14, 0x11, 0x31, 0x10, 0x30}));
+}
+
+TEST_F(PipelineTest, ParityIcmpOpensNothingButEcho) {
+  for (int t : {0, 5, 9, 10, 13, 15, 17, 42, 200})
+    EXPECT_EQ(client(kWork, icmp(kFromWork, uint8_t(t), 0, 7, 1)), DropReason::icmp_not_echo) << t;
+  EXPECT_TRUE(out.uplink.empty());
+  EXPECT_EQ(client(kWork, icmp(kFromWork, 8, 0, 4000, 1)), std::nullopt);  // identifier kept (in the range)
+  // An echo request from the outside with that ping's identifier is no reply of it.
+  EXPECT_EQ(uplink(icmp(kBackWork, 8, 0, 4000, 1)), DropReason::uplink_no_flow);
+  EXPECT_EQ(uplink(icmp(kBackWork, 0, 0, 4000, 1)), std::nullopt);
+  EXPECT_EQ(out.vifs.size(), 1u);
+}
+
+TEST_F(PipelineTest, ParityFragmentsNeitherOverlapNorComeTwiceNorEndPast64K) {
+  auto frag = [](uint16_t id, uint16_t off_flags, Bytes body) {
+    Ip4 h = kFromWork;
+    h.id = id;
+    h.frag = off_flags;
+    return ip4_frame(h, 17, std::move(body), SIZE_MAX);
+  };
+  const Bytes whole = udp(kFromWork, 40000, 9, Bytes(40, std::byte{7}));
+  const Bytes l4(whole.begin() + 34, whole.end());  // 48 bytes: 0..24, 24..32, 32..48
+  const Bytes a(l4.begin(), l4.begin() + 24), b(l4.begin() + 24, l4.begin() + 32), c(l4.begin() + 32, l4.end());
+  // In order, or the last before the middle: forwarded.
+  EXPECT_EQ(client(kWork, frag(1, 0x2000, a)), std::nullopt);
+  EXPECT_EQ(client(kWork, frag(1, 0x2000 | 3, b)), std::nullopt);
+  EXPECT_EQ(client(kWork, frag(1, 4, c)), std::nullopt);
+  EXPECT_EQ(client(kWork, frag(2, 0x2000, a)), std::nullopt);
+  EXPECT_EQ(client(kWork, frag(2, 4, c)), std::nullopt);
+  EXPECT_EQ(client(kWork, frag(2, 0x2000 | 3, b)), std::nullopt);
+  EXPECT_EQ(out.uplink.size(), 6u);
+  out.clear();
+  // Overlapping what passed: refused, and the rest of that packet with it.
+  EXPECT_EQ(client(kWork, frag(3, 0x2000, a)), std::nullopt);
+  EXPECT_EQ(client(kWork, frag(3, 0x2000 | 2, b)), DropReason::fragment_overlap);  // 16..24 inside 0..24
+  EXPECT_EQ(client(kWork, frag(3, 0x2000 | 3, b)), DropReason::fragment_no_flow);
+  // A second first fragment of a packet already started.
+  EXPECT_EQ(client(kWork, frag(4, 0x2000, a)), std::nullopt);
+  EXPECT_EQ(client(kWork, frag(4, 0x2000, a)), DropReason::fragment_overlap);
+  // Ending past 65535 bytes (offset 65528 + 16).
+  EXPECT_EQ(client(kWork, frag(4, 8191, Bytes(16))), DropReason::malformed);
+  EXPECT_EQ(out.uplink.size(), 2u);
+}
+
+
+// TCP window tracking as nf_conntrack_tcp does it (be_liberal off): what lies outside a
+// connection's window is dropped and changes nothing of it.
+TEST_F(PipelineTest, ParityTcpSegmentsOutsideTheWindowAreDropped) {
+  constexpr uint8_t S = 0x02, R = 0x04, A = 0x10;
+  auto state = [&] {
+    nat::TcpState s = nat::TcpState::none;
+    pl.conntrack().for_each([&](uint32_t, const nat::Flow& f) { s = f.tcp; });
+    return s;
+  };
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 80, S, 1000, 0)), std::nullopt);
+  EXPECT_EQ(uplink(tcp(kBackWork, 80, 40000, S | A, 5000, 1001)), std::nullopt);
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 80, A, 1001, 5001)), std::nullopt);
+  EXPECT_EQ(uplink(tcp(kBackWork, 80, 40000, A, 5001, 1001, Bytes(100))), std::nullopt);
+  out.clear();
+  // Windows are 65535 each way (no scaling): past what the client allows, acking what it never
+  // sent, older than its window; the same from the client's side.
+  EXPECT_EQ(uplink(tcp(kBackWork, 80, 40000, A, 5101 + 70000, 1001, Bytes(10))), DropReason::tcp_out_of_window);
+  EXPECT_EQ(uplink(tcp(kBackWork, 80, 40000, A, 5101, 1001 + 5000, Bytes(10))), DropReason::tcp_out_of_window);
+  EXPECT_EQ(uplink(tcp(kBackWork, 80, 40000, A, 5101 - 100000, 1001, Bytes(10))), DropReason::tcp_out_of_window);
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 80, A, 1001 + 70000, 5101, Bytes(10))), DropReason::tcp_out_of_window);
+  // RSTs from the uplink: older than the client's ack, or far out of the window: dropped, the
+  // connection stays.
+  EXPECT_EQ(uplink(tcp(kBackWork, 80, 40000, R, 4000, 0)), DropReason::tcp_out_of_window);
+  EXPECT_EQ(uplink(tcp(kBackWork, 80, 40000, R, 5101 + 1000000, 0)), DropReason::tcp_out_of_window);
+  EXPECT_TRUE(out.vifs.empty());
+  EXPECT_TRUE(out.uplink.empty());
+  EXPECT_EQ(state(), nat::TcpState::established);
+  // In the window: passes (the client acks the 100 bytes), and a RST at the edge ends it.
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 80, A, 1001, 5101)), std::nullopt);
+  EXPECT_EQ(uplink(tcp(kBackWork, 80, 40000, R, 5101, 0)), std::nullopt);
+  EXPECT_EQ(state(), nat::TcpState::closed);
+}
+
+// A SYN with the window scale option: a TCP header with options [3, 3, scale, 1 (no-op)].
+Bytes tcp_wscale(const Ip4& h, uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack, uint8_t scale) {
+  Bytes t = tcp_segment(sport, dport, flags, seq, ack);
+  t[12] = std::byte{0x60};
+  append(t, hex({3, 3, scale, 1}));
+  return ip4_frame(h, packet::ipproto::tcp, t, 16);
+}
+
+TEST_F(PipelineTest, ParityTcpWindowScaleWhenBothSidesOfferIt) {
+  constexpr uint8_t S = 0x02, A = 0x10;
+  for (const bool both : {true, false}) {
+    const uint16_t port = both ? 40010 : 40011;
+    EXPECT_EQ(client(kWork, tcp_wscale(kFromWork, port, 80, S, 1000, 0, 7)), std::nullopt);
+    EXPECT_EQ(uplink(both ? tcp_wscale(kBackWork, 80, port, S | A, 5000, 1001, 7) : tcp(kBackWork, 80, port, S | A, 5000, 1001)), std::nullopt);
+    EXPECT_EQ(client(kWork, tcp(kFromWork, port, 80, A, 1001, 5001, {}, 1000)), std::nullopt);  // 1000 << 7 = 128000
+    // 100 000 bytes ahead: inside 128 000, outside 1 000 unscaled.
+    EXPECT_EQ(uplink(tcp(kBackWork, 80, port, A, 5001 + 100000, 1001, Bytes(10))),
+              both ? std::nullopt : std::optional{DropReason::tcp_out_of_window}) << both;
+  }
+}
+
+TEST_F(PipelineTest, ParityTcpSynAfterBothFinsOpensANewConnection) {
+  constexpr uint8_t F = 0x01, S = 0x02, A = 0x10;
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 80, S, 1000, 0)), std::nullopt);
+  EXPECT_EQ(uplink(tcp(kBackWork, 80, 40000, S | A, 5000, 1001)), std::nullopt);
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 80, A, 1001, 5001)), std::nullopt);
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 80, F | A, 1001, 5001)), std::nullopt);
+  EXPECT_EQ(uplink(tcp(kBackWork, 80, 40000, F | A, 5001, 1002)), std::nullopt);
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 80, A, 1002, 5002)), std::nullopt);
+  // The same ports again with a new initial sequence number, far from the old window.
+  EXPECT_EQ(client(kWork, tcp(kFromWork, 40000, 80, S, 900000000, 0)), std::nullopt);
+  EXPECT_EQ(uplink(tcp(kBackWork, 80, 40000, S | A, 7000, 900000001)), std::nullopt);
+  EXPECT_EQ(pl.conntrack().size(), 1u);
+  pl.conntrack().for_each([](uint32_t, const nat::Flow& f) { EXPECT_EQ(f.tcp, nat::TcpState::syn_recv); });
 }
 
 }  // namespace
