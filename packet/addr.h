@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <cstring>
 #include <compare>
 #include <cstdint>
 #include <optional>
@@ -19,6 +20,8 @@ struct MacAddr {
   static std::optional<MacAddr> parse(std::string_view s);
   [[nodiscard]] std::string str() const;
   friend auto operator<=>(const MacAddr&, const MacAddr&) = default;
+  // Inline (a compare per frame on the data path: std::array's would call memcmp).
+  friend bool operator==(const MacAddr& x, const MacAddr& y) { return std::memcmp(x.b.data(), y.b.data(), 6) == 0; }
 };
 
 struct Ipv4Addr {
