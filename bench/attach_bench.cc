@@ -16,18 +16,10 @@
 #include <optional>
 #include <vector>
 
+#include "tests/support/process.h"
 #include "tests/support/world.h"
 using namespace xfw;
 using namespace xfw::testing;
-
-namespace {
-long rss_kib() {
-  std::ifstream f("/proc/self/statm");
-  long size = 0, resident = 0;
-  f >> size >> resident;
-  return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-}  // namespace
 
 int main(int argc, char** argv) {
   World w;

@@ -5,37 +5,18 @@
 // connections, the process's open files and its resident memory are what they were. The
 // teardown alternates between the three ways a vif goes: the domain destroyed, the guest
 // closing its netfront, the toolstack removing the vif. SOAK_TRACE=1 prints every 100 cycles.
-#include <dirent.h>
-#include <unistd.h>
-
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 
 #include "firewall/pipeline.h"
 #include "tests/support/packets.h"
+#include "tests/support/process.h"
 #include "tests/support/world.h"
 
 namespace xfw::testing {
 namespace {
-
-long rss_kib() {
-  std::ifstream f("/proc/self/statm");
-  long size = 0, resident = 0;
-  f >> size >> resident;
-  return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
-int open_fds() {
-  int n = 0;
-  if (DIR* d = opendir("/proc/self/fd")) {
-    while (readdir(d)) ++n;
-    closedir(d);
-  }
-  return n;
-}
 
 struct Null : firewall::Egress {
   uint64_t frames = 0;
