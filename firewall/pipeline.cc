@@ -49,8 +49,7 @@ std::optional<DropReason> not_forwardable(const packet::Parsed& p) {
 
 // The checks Linux's connection tracking makes of every packet before it looks the connection
 // up: the transport checksum (unless the sender left it to us, csum_blank, or vouched for it,
-// data_validated), TCP flags, and ICMP that tracks no connection (NAT maps echo identifiers;
-// errors are matched to their connection later).
+// data_validated) and the TCP flags.
 std::optional<DropReason> not_trackable(std::span<const std::byte> f, const packet::Parsed& p, bool checksum_known) {
   if (!p.has_l4) return std::nullopt;
   if (!checksum_known && !p.fragment && !is_super_frame(p) && !packet::l4_checksum_ok(f, p))
