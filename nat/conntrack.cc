@@ -237,7 +237,11 @@ void ConnTrack::seen(uint32_t id, bool from_client, uint8_t tcp_flags, int64_t n
         f.tcp = TcpState::established;
       }
       if ((tcp_flags & fin) && f.tcp >= TcpState::syn_recv && f.tcp != TcpState::closed) {
-        (from_client ? f.fin_orig : f.fin_reply) = true;
+        if (from_client) {
+          f.fin_orig = true;
+        } else {
+          f.fin_reply = true;
+        }
         f.tcp = f.fin_orig && f.fin_reply ? TcpState::closing : TcpState::fin_wait;
       }
       int64_t t = timeouts_.tcp_established;
