@@ -2,6 +2,7 @@
 #pragma once
 
 #include <dirent.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -13,6 +14,11 @@ inline long rss_kib() {  // resident memory
   long size = 0, resident = 0;
   f >> size >> resident;
   return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+inline long heap_bytes() {  // malloc's memory in use, mmap'd blocks included (glibc)
+  const struct mallinfo2 m = mallinfo2();
+  return long(m.uordblks + m.hblkhd);
 }
 
 inline int open_fds() {  // entries of /proc/self/fd (its own directory handle included)

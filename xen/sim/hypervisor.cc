@@ -439,6 +439,7 @@ std::optional<EvtchnPort> SimEventChannels::pending() {
 
 void SimHypervisor::destroy_domain(DomId dom) {
   grants_.erase(dom.value());
+  next_port_.erase(dom.value());  // a domain's port numbers go with it
   for (auto it = ports_.begin(); it != ports_.end();) {
     if (it->second.owner == dom) {
       auto& p = it->second;
