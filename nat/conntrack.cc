@@ -287,7 +287,7 @@ bool ConnTrack::in_window(uint32_t id, bool from_client, const TcpSegment& s) {
     snd = TcpWindow{end, win ? win : 1u, 0};
     snd_x = TcpScale{};
     snd_x.offered = s.wscale >= 0;
-    snd_x.scale = snd_x.offered ? uint8_t(s.wscale & 0x0F) & 0x0F : 0;
+    snd_x.scale = snd_x.offered ? uint8_t(s.wscale & 0x0F) : 0;
   };
   if (snd.maxwin == 0) {  // the first segment from this side
     if (is_syn) {

@@ -42,16 +42,17 @@ class Fragments {
 
   // A first fragment passed for `flow`.
   void remember(const packet::Parsed& p, uint32_t flow, int64_t now) {
-    put(Entry{p.src4, p.dst4, p.frag_id, p.proto, flow, now + kLifetimeMs});
-    seen_[index(p.src4, p.dst4, p.frag_id, p.proto)] = Seen{{Range{0, fragment_end(p)}}, 1};
+    seen_[put(Entry{p.src4, p.dst4, p.frag_id, p.proto, flow, now + kLifetimeMs})] = Seen{{Range{0, fragment_end(p)}}, 1};
   }
   // Has this first fragment's packet started already (a second first fragment)?
-  [[nodiscard]] bool started(const packet::Parsed& p, int64_t now) const { return find(p, now) != ConnTrack::kNone; }
+  [[nodiscard]] bool started(const packet::Parsed& p, int64_t now) const {
+    return find(index(p.src4, p.dst4, p.frag_id, p.proto), p, now) != ConnTrack::kNone;
+  }
   // A later fragment: the flow its first fragment belonged to (and its range is noted), or
   // ConnTrack::kNone, or kOverlap (the packet is forgotten).
   [[nodiscard]] uint32_t follow(const packet::Parsed& p, int64_t now) {
     const std::size_t i = index(p.src4, p.dst4, p.frag_id, p.proto);
-    const uint32_t flow = find(p, now);
+    const uint32_t flow = find(i, p, now);
     if (flow == ConnTrack::kNone) return flow;
     if (!seen_[i].add(Range{p.frag_offset, fragment_end(p)})) {
       table_[i] = Entry{};
@@ -65,9 +66,12 @@ class Fragments {
     for (const Entry& e : table_)
       if (e.expires > now && e.flow != ConnTrack::kNone) f(e);
   }
-  void put(const Entry& e) {
-    table_[index(e.src, e.dst, e.id, e.proto)] = e;
-    seen_[index(e.src, e.dst, e.id, e.proto)] = Seen{};
+  // Returns the slot it went to.
+  std::size_t put(const Entry& e) {
+    const std::size_t i = index(e.src, e.dst, e.id, e.proto);
+    table_[i] = e;
+    seen_[i] = Seen{};
+    return i;
   }
 
  private:
@@ -96,8 +100,8 @@ class Fragments {
     }
   };
   static uint32_t fragment_end(const packet::Parsed& p) { return uint32_t(p.frag_offset) + (p.l3_end - p.l4_off); }
-  [[nodiscard]] uint32_t find(const packet::Parsed& p, int64_t now) const {
-    const Entry& e = table_[index(p.src4, p.dst4, p.frag_id, p.proto)];
+  [[nodiscard]] uint32_t find(std::size_t i, const packet::Parsed& p, int64_t now) const {
+    const Entry& e = table_[i];
     if (e.expires <= now || e.src != p.src4 || e.dst != p.dst4 || e.id != p.frag_id || e.proto != p.proto)
       return ConnTrack::kNone;
     return e.flow;

@@ -27,9 +27,11 @@ std::variant<Parsed, ParseError> parse_arp(std::span<const std::byte> f, Parsed 
   return p;
 }
 
-// The window scale option among a SYN's TCP options (kind 3, length 3), or -1; options that
-// do not parse end the search (RFC 9293 §3.1).
-int8_t tcp_window_scale(const std::byte* opt, uint32_t len) {
+// IPv4 and TCP options share one layout (RFC 791 §3.1, RFC 9293 §3.1): end-of-list (0), no-op
+// (1), else kind, length (>= 2, within the header), data. Calls f(kind, option) for each
+// option with a length; false if one does not parse or f says so.
+template <class F>
+bool for_each_option(const std::byte* opt, uint32_t len, F&& f) {
   for (uint32_t i = 0; i < len;) {
     const uint8_t kind = uint8_t(opt[i]);
     if (kind == 0) break;
@@ -37,11 +39,23 @@ int8_t tcp_window_scale(const std::byte* opt, uint32_t len) {
       ++i;
       continue;
     }
-    if (len - i < 2 || uint8_t(opt[i + 1]) < 2 || uint8_t(opt[i + 1]) > len - i) break;
-    if (kind == 3 && uint8_t(opt[i + 1]) == 3) return int8_t(std::min<uint8_t>(uint8_t(opt[i + 2]), 14));
-    i += uint8_t(opt[i + 1]);
+    if (len - i < 2) return false;
+    const uint8_t olen = uint8_t(opt[i + 1]);
+    if (olen < 2 || olen > len - i || !f(kind, std::span(opt + i, olen))) return false;
+    i += olen;
   }
-  return -1;
+  return true;
+}
+
+// The window scale option among a SYN's TCP options (kind 3, length 3), or -1; options that
+// do not parse end the search.
+int8_t tcp_window_scale(const std::byte* opt, uint32_t len) {
+  int8_t scale = -1;
+  (void)for_each_option(opt, len, [&](uint8_t kind, std::span<const std::byte> o) {
+    if (kind == 3 && o.size() == 3) scale = int8_t(std::min<uint8_t>(uint8_t(o[2]), 14));
+    return scale < 0;
+  });
+  return scale;
 }
 
 // The transport header of an unfragmented packet or a first fragment.
@@ -94,33 +108,23 @@ std::variant<Parsed, ParseError> parse_l4(std::span<const std::byte> f, Parsed p
 // end-of-list and no-op has a length of at least 2 that fits the header; the route options'
 // pointer is at least 4, the timestamp's at least 5. Source routes and CIPSO are noted.
 bool parse_ipv4_options(const std::byte* opt, uint32_t len, Parsed& p) {
-  for (uint32_t i = 0; i < len;) {
-    const uint8_t kind = uint8_t(opt[i]);
-    if (kind == 0) break;  // end of list
-    if (kind == 1) {       // no-op
-      ++i;
-      continue;
-    }
-    if (len - i < 2) return false;
-    const uint8_t olen = uint8_t(opt[i + 1]);
-    if (olen < 2 || olen > len - i) return false;
-    const uint8_t ptr = olen > 2 ? uint8_t(opt[i + 2]) : 0;
+  return for_each_option(opt, len, [&](uint8_t kind, std::span<const std::byte> o) {
+    const uint8_t ptr = o.size() > 2 ? uint8_t(o[2]) : 0;
     switch (kind) {
       case 7:    // record route
       case 131:  // loose source route
       case 137:  // strict source route
-        if (olen < 3 || ptr < 4) return false;
+        if (o.size() < 3 || ptr < 4) return false;
         break;
       case 68:  // timestamp
-        if (olen < 4 || ptr < 5) return false;
+        if (o.size() < 4 || ptr < 5) return false;
         break;
       default:
         break;
     }
     if ((kind == 131 || kind == 137 || kind == 134) && p.refused_option == 0) p.refused_option = kind;
-    i += olen;
-  }
-  return true;
+    return true;
+  });
 }
 
 std::variant<Parsed, ParseError> parse_ipv4(std::span<const std::byte> f, Parsed p) {
