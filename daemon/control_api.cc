@@ -1,5 +1,7 @@
 #include "daemon/control_api.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -202,6 +204,15 @@ std::size_t expire_rules(ControlContext& ctx, int64_t now, std::string* error) {
   return gone;
 }
 
+namespace {
+// The heap in use (glibc's count of allocated bytes, mmap'd blocks included): what a leak grows,
+// where RSS also grows as preallocated tables get touched.
+uint64_t heap_bytes() {
+  const struct mallinfo2 m = mallinfo2();
+  return uint64_t(m.uordblks) + uint64_t(m.hblkhd);
+}
+}  // namespace
+
 ControlServer::Reply handle_control(ControlContext& ctx, const json& req) {
   if (!req.contains("command") || !req["command"].is_string()) return {fail("missing \"command\"")};
   const std::string cmd = req["command"];
@@ -212,6 +223,7 @@ ControlServer::Reply handle_control(ControlContext& ctx, const json& req) {
   if (cmd == "status") {
     return {ok(json{{"version", XFW_VERSION},
                     {"uptime_s", (now - ctx.started_ms) / 1000},
+                    {"heap_bytes", heap_bytes()},
                     {"uplink", ctx.uplink},
                     {"uplink_counters", [&] {
                        const UplinkCounters u = ctx.dp.uplink_counters();
@@ -252,9 +264,14 @@ ControlServer::Reply handle_control(ControlContext& ctx, const json& req) {
           v["flows"] = flows[{s.info.id.slot, s.info.id.gen}];
         }
       uint64_t nb_drops = 0;
-      for (auto n : d.counters.drops) nb_drops += n;
+      json by_reason = json::object();  // netback's reasons, this vif's connection
+      for (std::size_t r = 0; r < netback::kDropReasonCount; ++r)
+        if (d.counters.drops[r]) nb_drops += d.counters.drops[r], by_reason[netback::name(netback::DropReason(r))] = d.counters.drops[r];
       v["dropped"] = v["dropped"].get<uint64_t>() + nb_drops;
+      v["netback_drops"] = by_reason;
+      v["rx_stalled"] = d.rx_stalled;
       if (!d.refused.empty()) v["refused"] = d.refused;
+      if (d.disconnect_reason) v["disconnected"] = netback::describe(*d.disconnect_reason);
       a.push_back(v);
     }
     return {ok(a)};

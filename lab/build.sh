@@ -3,7 +3,8 @@
 # packages (cached) and this tree's Release build; the build machine's /boot is never touched.
 #   lab/build.sh [RELEASE_BUILD_DIR=build/release] [OUT=build/lab]
 # One builder per image:
-#   appvm    busybox + the kernel's xen-netfront + lab/appvm/init        (AppVMs)
+#   appvm    busybox + the kernel's xen-netfront + lab/appvm/init        (AppVMs); the hostile
+#            netfront (tests/lab), which needs /dev/xen/{gntalloc,evtchn} instead
 #   sysnet   busybox + the kernel's xen-netback, its vif script, the servers (sys-net)
 #   sysfw    Debian 12 with systemd as PID 1 and xfw installed from its .deb with apt (sys-firewall)
 #   dom0     busybox + the Xen toolstack + the other images + the scenarios
@@ -91,8 +92,9 @@ head -c 2000000 /dev/urandom > "$out/ref.bin"
 build_appvm() {  # -> $out/appvm.cpio
   local u; u=$(mktemp -d)
   busybox_root "$u"
-  put_modules "$u" xen-netfront
+  put_modules "$u" xen-netfront xen-gntalloc xen-evtchn
   put "$u" /usr/bin/iperf3
+  put "$u" "$rel/tests/lab/xfw-hostile-netfront" /usr/bin/xfw-hostile-netfront
   cp "$out/ref.bin" "$u/ref.bin"
   install -m 755 lab/appvm/init "$u/init"
   pack "$u" "$out/appvm.cpio" cat  # dom0 appends each guest's script to it
@@ -175,7 +177,7 @@ build_dom0() {  # -> $out/dom0.gz
   local xb=/usr/lib/xen-4.17/bin
   add "$d" $xb/xl $xb/libxl-save-helper $xb/xenstored $xb/xenconsoled $xb/xen-init-dom0 \
     /usr/bin/xenstore-read /usr/bin/xenstore-write /usr/bin/xenstore-ls /usr/bin/xenstore-list \
-    /usr/bin/xenstore-rm /usr/bin/xenstore-chmod
+    /usr/bin/xenstore-rm /usr/bin/xenstore-chmod /usr/bin/xenstore-watch
   cp -L /lib/x86_64-linux-gnu/libgcc_s.so.1 "$d/lib/x86_64-linux-gnu/"  # glibc dlopens it (xl aborts without)
   put_qubesdb "$d"
   mkdir -p "$d/var/lib/xen" "$d/etc/xen"

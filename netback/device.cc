@@ -195,7 +195,7 @@ void Device::connect_and_announce(const char* what) {
                               (info_.name.empty() ? "" : " (" + info_.name + ")"));
 }
 
-void Device::reconcile(TimePoint) {
+void Device::reconcile(TimePoint now) {
   if (phase_ == Phase::gone) return;
   const auto be_state_s = read(be_ + "/state");
   if (!be_state_s) {
@@ -282,7 +282,10 @@ void Device::reconcile(TimePoint) {
   if (phase_ == Phase::closed && !online) {
     // Removed by the toolstack (online=0) and closed: the backend directory is ours to delete,
     // as a driver domain's `xl devd` does; libxl in dom0 waits for that before it forgets the
-    // device (10 s, then "timed out while waiting for .../backend/vif/D/N to be removed").
+    // device (10 s, then "timed out while waiting for .../backend/vif/D/N to be removed"), but
+    // first for Closed, which must still be there when it looks (kRemoveGrace).
+    if (!remove_at_) remove_at_ = now + kRemoveGrace;
+    if (now < *remove_at_) return;
     if (!nb_.xs_.rm(xen::kNoTxn, be_)) nb_.log(LogLevel::warn, be_ + ": cannot remove the backend directory");
     phase_ = Phase::gone;
   }

@@ -7,7 +7,8 @@
 //   frontend Initialised/Connected -> validate frontend keys, map rings, bind evtchn, Connected
 //   frontend Closing             -> tear down, Closing
 //   frontend Closed / gone       -> tear down, Closed; when online=0, remove the backend
-//                                   directory (a driver domain's duty) and forget the device
+//                                   directory (a driver domain's duty) kRemoveGrace later and
+//                                   forget the device
 //   frontend back to Initialising -> tear down, InitWait again
 //   toolstack writes state=5     -> tear down, Closed
 //   backend dir removed          -> tear down, forget
@@ -46,6 +47,14 @@ class Device {
   [[nodiscard]] std::optional<DropReason> disconnect_reason() const { return fatal_; }
   [[nodiscard]] const std::string& refused() const { return refused_; }
   [[nodiscard]] const VifCounters& last_counters() const { return last_counters_; }
+  // When the backend directory of a removed device is due to go (Netback::on_timer).
+  [[nodiscard]] std::optional<TimePoint> remove_at() const { return remove_at_; }
+
+  // libxl writes online=0 and state=Closing, then waits for state Closed, then (the backend in
+  // a driver domain) for the directory to be removed. Removed at once, the directory can be
+  // gone before libxl reads the state it waits for: it then fails the removal ("wanted state
+  // 6 but it was removed"; libxl__devices_destroy failed). So Closed stays readable this long.
+  static constexpr std::chrono::milliseconds kRemoveGrace{1000};
 
  private:
   enum class Phase { fresh, init_wait, connected, closing, closed, gone };
@@ -71,6 +80,7 @@ class Device {
   std::optional<DropReason> fatal_;
   std::string refused_;
   VifCounters last_counters_;  // counters of the last connection, kept after teardown
+  std::optional<TimePoint> remove_at_;
 };
 
 }  // namespace xfw::netback

@@ -90,6 +90,10 @@ void Netback::rescan() {
 void Netback::on_xenstore(TimePoint now) {
   while (auto e = xs_.next_watch_event()) mark_from_path(e->path);
   if (std::exchange(rescan_, false)) rescan();
+  reconcile_dirty(now);
+}
+
+void Netback::reconcile_dirty(TimePoint now) {
   std::sort(dirty_.begin(), dirty_.end());
   dirty_.erase(std::unique(dirty_.begin(), dirty_.end()), dirty_.end());
   for (const auto& key : dirty_) {
@@ -177,15 +181,20 @@ void Netback::on_timer(TimePoint now) {
     Vif* v = dev->vif();
     const auto t = v ? v->wake_at() : std::nullopt;
     if (t && *t <= now) activate(*v);
+    if (const auto r = dev->remove_at(); r && *r <= now) dirty_.push_back(key);
   }
+  reconcile_dirty(now);
 }
 
 std::optional<TimePoint> Netback::next_deadline() const {
   std::optional<TimePoint> best;
+  auto consider = [&](std::optional<TimePoint> t) {
+    if (t && (!best || *t < *best)) best = t;
+  };
   for (const auto& [key, dev] : devices_) {
     const Vif* v = dev->vif();
-    const auto t = v ? v->wake_at() : std::nullopt;
-    if (t && (!best || *t < *best)) best = t;
+    consider(v ? v->wake_at() : std::nullopt);
+    consider(dev->remove_at());
   }
   return best;
 }

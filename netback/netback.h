@@ -100,6 +100,7 @@ class Netback {
   }
   void mark_from_path(const std::string& path);
   void rescan();
+  void reconcile_dirty(TimePoint now);  // every device marked dirty, once
   Vif* vif_of(VifId id) const;
 
   xen::XenStore& xs_;

@@ -50,25 +50,16 @@ with_xfwd() {
   run_perf perf
   for c in "vifs --json" "stats"; do fw "xfwctl $c"; done
   say "sys-firewall memory with xfwd: $(fw 'echo "xfwd RSS $(ps -o rss= -C xfwd) kB;" $(free -m | sed -n 2p)')"
-  fw 'systemctl stop xfwd'
 }
-# Linux sys-firewall: what Qubes sets up, in the same domain (xfwd stopped, its uplink free).
 with_kernel() {
   say "Linux sys-firewall (kernel xen-netback + nftables in sys-firewall)"
-  fw 'for m in $(cat /etc/xfw/kernel-modules); do modprobe $m || echo "modprobe $m failed"; done
-      ip addr add 192.168.100.2/24 dev eth0 && ip link set eth0 up && ip route add default via 192.168.100.1
-      sysctl -qw net.ipv4.ip_forward=1 && nft -f /etc/xfw/qubes.nft || echo "set-up failed"
-      setsid /usr/local/sbin/vif-watch /etc/xfw/vif-route-qubes > /var/log/vif-watch.log 2>&1 < /dev/null &
-      echo $! > /run/vif-watch.pid'
+  kernel_fw_start
   run_perf kperf
   fw 'nft list ruleset | grep -E "counter packets [1-9]"' | sed 's/^/  nft: /'
   say "sys-firewall memory with the kernel's netback: $(fw 'free -m | sed -n 2p')"
-  # Back to a sys-firewall xfwd can take over: no netback, no address, no forwarding, no rules.
-  fw 'kill -- -$(cat /run/vif-watch.pid); nft flush ruleset; sysctl -qw net.ipv4.ip_forward=0; ip addr flush dev eth0
-      rmmod xen-netback || echo "rmmod xen-netback failed"'
+  kernel_fw_stop
 }
 if [ "$order" = kernel-first ]; then
-  fw 'systemctl stop xfwd'
   with_kernel
   fw 'systemctl start xfwd'
   with_xfwd

@@ -98,6 +98,7 @@ TEST_F(Xfwctl, StatusAndVifs) {
   EXPECT_NE(r.out.find("\nuplink: (none)\nvifs: 2 connected\nflows: 0 of 65536\n"), std::string::npos) << r.out;
   const json s = ctl_json("status");
   for (const char* k : {"version", "uptime_s", "uplink", "vifs", "flows", "flow_limit"}) EXPECT_TRUE(s.contains(k)) << k;
+  EXPECT_GT(s["heap_bytes"].get<uint64_t>(), 1u << 20);  // at least the preallocated flow table
 
   r = ctl("vifs");
   EXPECT_EQ(r.out.substr(0, r.out.find('\n')),
@@ -109,6 +110,9 @@ TEST_F(Xfwctl, StatusAndVifs) {
   EXPECT_EQ(v[0]["ips"], json::array({"10.137.0.10"}));
   EXPECT_EQ(v[0]["state"], "Connected");
   EXPECT_GT(v[0]["rx_packets"].get<uint64_t>(), 0u);  // the simulated guests send frames
+  EXPECT_EQ(v[0]["netback_drops"], json::object());   // well-behaved: none, by reason
+  EXPECT_EQ(v[0]["rx_stalled"], false);
+  EXPECT_FALSE(v[0].contains("disconnected"));
 }
 
 TEST_F(Xfwctl, RulesListAddDelExplain) {

@@ -3,6 +3,7 @@
 // credit, receive stall.
 #include <gtest/gtest.h>
 
+#include "netback/device.h"
 #include "tests/support/world.h"
 
 namespace xfw::testing {
@@ -188,7 +189,16 @@ TEST(Netback, ToolstackRemovalAndForget) {
   w.settle();
   w.ts.remove_vif(w.backend, DomId{5}, 0);  // libxl: online=0, state=5
   w.settle();
-  // Closed, then the backend directory removed by us (libxl waits for that in a driver domain).
+  // Closed, readable for libxl's wait for state 6 (it fails the removal if the directory is
+  // gone first) ...
+  EXPECT_EQ(w.backend_key(DomId{5}, "state"), "6");
+  ASSERT_TRUE(w.nb.next_deadline().has_value());
+  w.advance(netback::Device::kRemoveGrace - std::chrono::milliseconds(1));
+  w.settle();
+  EXPECT_EQ(w.backend_key(DomId{5}, "state"), "6");
+  // ... then the backend directory removed by us (libxl waits for that in a driver domain).
+  w.advance(std::chrono::milliseconds(1));
+  w.settle();
   EXPECT_EQ(w.backend_key(DomId{5}, "state"), std::nullopt);
   EXPECT_FALSE(w.be_xs.read(xfw::xen::kNoTxn, "/local/domain/" + std::to_string(w.backend.value()) + "/backend/vif/5/0"));
   EXPECT_EQ(w.hv.mapped_grants_of(DomId{5}), 0u);
