@@ -79,9 +79,7 @@ in_vm_locked() {
   while :; do
     ans=$(xenstore-read "$d/done" 2>/dev/null)
     [ "${ans%% *}" = "$lab_seq" ] || [ "$(date +%s)" -ge "$end" ] && break
-    # Until done is written (a watch fires once at once, then at each write), at most 1 s: under
-    # TCG every process dom0 starts takes the guests' time, and a poll starts many.
-    timeout 1 xenstore-watch -n 2 "$d/done" > /dev/null 2>&1
+    sleep 0.1
   done
   [ "${ans%% *}" = "$lab_seq" ] || { echo "(no answer from $vm in ${secs}s to: $cmd)"; return 98; }
   set -- $ans
@@ -260,8 +258,10 @@ G
       echo "$u" > /tmp/soak.base
       if [ -n "${SOAK_HOSTILE:-}" ]; then hostile_start && { hostile_serve "$(xl domid hostile)" & hostile_pid=$!; }; fi
     fi
-    # Not past the hostile netfront's end: its attacks run beside the cycles.
-    [ -z "$hostile_pid" ] || ! kill -0 "$hostile_pid" 2>/dev/null || end=$(( $(date +%s) + 1 ))
+    # Not before the hostile netfront's end: its attacks run beside the cycles.
+    if [ -n "$hostile_pid" ] && kill -0 "$hostile_pid" 2>/dev/null && [ "$end" -lt $(( $(date +%s) + 5 )) ]; then
+      end=$(( $(date +%s) + 5 ))
+    fi
   done
   if [ -n "$hostile_pid" ]; then
     wait "$hostile_pid"
