@@ -205,8 +205,6 @@ class Front {
   }
   void publish() { publish(tx_prod_); }
   uint32_t tx_prod() const { return tx_prod_; }
-  void set_tx_prod(uint32_t p) { tx_prod_ = p; }
-  netif_tx_sring* tx_ring() { return tx_; }
   netif_rx_sring* rx_ring() { return rx_; }
   // Grant ref of tx data page i, with `frame` copied to its start.
   uint32_t data(uint32_t i, const std::vector<uint8_t>& frame = {}) {
@@ -315,16 +313,6 @@ class Front {
     put(0, data(0, arp_request()), 0, 60, 0);
     publish();
     return !receive(3000ms, is_arp_reply).empty() && tx_responses(1).ok >= 1;
-  }
-  uint64_t evtchn_fd_events() {  // drains our channel (the backend's notifications)
-    uint64_t n = 0;
-    while (true) {
-      const auto p = xenevtchn_pending(xe_);
-      if (p < 0) break;
-      xenevtchn_unmask(xe_, uint32_t(p));
-      ++n;
-    }
-    return n;
   }
 
  private:
