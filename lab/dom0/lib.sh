@@ -9,8 +9,13 @@
 #   qdb CMD ARGS                qubesdb-CMD -d sys-firewall (read, write, rm, multiread, ...)
 #   set_firewall IP POLICY RULE...   a client's rules in sys-firewall's QubesDB, as qubesd writes them
 #   xfwd_usage, soak SECONDS    xfwd's resources in sys-firewall; AppVMs created and destroyed in a loop
-#   say TEXT                    one line of the lab's own log
+#   say TEXT                    one line of the lab's own log; check NAME CMD... one test result
 say() { echo "XFW-LAB $*"; }
+# check NAME CMD... — one line per check, "XFW-TEST PASS NAME" or "XFW-TEST FAIL NAME: what CMD
+# printed last" (lab/test.sh and lab/soak.sh read them).
+pass() { echo "XFW-TEST PASS $1"; }
+fail() { echo "XFW-TEST FAIL $1: $2"; }
+check() { name=$1; shift; if "$@" >/tmp/check.out 2>&1; then pass "$name"; else fail "$name" "$(tail -8 /tmp/check.out | tr '\n' ' ')"; fi; }
 guest=/guest
 guest_says() { grep -q "$2" "/var/log/xen/console/guest-$1.log" 2>/dev/null; }
 
@@ -276,7 +281,7 @@ G
   xl destroy steady
 }
 vif_gone() { ! fw 'xfwctl vifs' | grep -q " $1 "; }
-# soak_checks — what soak left, as checks (check NAME CMD... is the scenario's): xfwd is the same
+# soak_checks — what soak left, as checks: xfwd is the same
 # process, its fds, grant pages and event channels are back to the baseline, its heap in use grew
 # by no more than SOAK_HEAP_KIB (default 64) and its RSS by no more than SOAK_RSS_KIB (default
 # 1024: the flow table's pages get touched as flows land in them), every AppVM got its traffic
@@ -397,10 +402,9 @@ close-mid-packet closed -
 flap guest ARP answered
 works guest connected again, ARP answered'
 hostile_count() { sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" "$2" | head -1 | grep . || echo 0; }  # KEY FILE
-hostile_text() { sed -n "s/.*\"$1\": \"\([^\"]*\)\".*/\1/p" "$2" | head -1; }            # KEY FILE
-# hostile_checks — one check per attack (check NAME CMD... is the scenario's).
+# hostile_checks — one check per attack.
 hostile_checks() {
-  local hl=/var/log/xen/console/guest-hostile.log name kind what a saw ok xf d1 n
+  local hl=/var/log/xen/console/guest-hostile.log name kind what a saw ok xf d1 n said seen
   echo "$HOSTILE_EXPECT" | while read -r name kind what; do
     a=/tmp/hostile/after-$name
     case "$HOSTILE_PACKETS" in *" $name "*) a=/tmp/hostile/after-packets ;; esac
@@ -423,9 +427,10 @@ hostile_checks() {
         esac ;;
       fatal|refused)  # as often in the journal as attacks expect it
         n=$(echo "$HOSTILE_EXPECT" | grep -c " $kind $what\$")
-        d1=$(grep -cF ": $([ $kind = fatal ] && echo disconnected || echo 'refusing to connect'): $what" /tmp/hostile/journal)
-        xf="journal: $d1 × \"$([ $kind = fatal ] && echo disconnected || echo 'refusing to connect'): $what\""
-        [ "$d1" -ge "$n" ] && echo "$saw" | grep -q "^$([ $kind = fatal ] && echo disconnected || echo refused)" && ok=1 ;;
+        if [ $kind = fatal ]; then said=disconnected seen=disconnected; else said='refusing to connect' seen=refused; fi
+        d1=$(grep -cF ": $said: $what" /tmp/hostile/journal)
+        xf="journal: $d1 × \"$said: $what\""
+        [ "$d1" -ge "$n" ] && echo "$saw" | grep -q "^$seen" && ok=1 ;;
       storm)  # backed off: most notifications never reach xfwd's event loop
         d1=$(hostile_count events "$a"); n=$(echo "$saw" | sed -n 's/^\([0-9]*\) notifications.*/\1/p')
         xf="events $d1, spurious $(hostile_count spurious_events "$a")"

@@ -1,9 +1,6 @@
 # The lab's soak (lab/soak.sh; sourced by dom0's init): lib.sh's soak for xfw.soak= seconds on
 # the kernel command line (default 600), with the hostile netfront beside it at the start, then
 # their checks. The system tests run a short one.
-pass() { echo "XFW-TEST PASS $1"; }
-fail() { echo "XFW-TEST FAIL $1: $2"; }
-check() { name=$1; shift; if "$@" >/tmp/check.out 2>&1; then pass "$name"; else fail "$name" "$(tail -8 /tmp/check.out | tr '\n' ' ')"; fi; }
 secs=$(sed -n 's/.*xfw\.soak=\([0-9]*\).*/\1/p' /proc/cmdline)
 t0=$(date +%s)
 SOAK_HOSTILE=1 soak "${secs:-600}"

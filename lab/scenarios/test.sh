@@ -3,9 +3,6 @@
 # it with the kernel's xen-netback and the servers. One line per check, "XFW-TEST PASS name" or
 # "XFW-TEST FAIL name: what was expected, what was seen"; lab/test.sh reads them. No check is
 # retried: a data check says how much arrived and where it first differs.
-pass() { echo "XFW-TEST PASS $1"; }
-fail() { echo "XFW-TEST FAIL $1: $2"; }
-check() { name=$1; shift; if "$@" >/tmp/check.out 2>&1; then pass "$name"; else fail "$name" "$(tail -8 /tmp/check.out | tr '\n' ' ')"; fi; }
 guest_line() { sed -n "s/.*T $2 //p" "/var/log/xen/console/guest-$1.log" | head -1; }
 # DNS over TCP for web.example.test (A), with its 2-byte length prefix (RFC 1035 4.2.2).
 DNSQ='\000\042\022\064\001\000\000\001\000\000\000\000\000\000\003web\007example\004test\000\000\001\000\001'
