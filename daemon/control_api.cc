@@ -1,7 +1,5 @@
 #include "daemon/control_api.h"
 
-#include <malloc.h>
-
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -10,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/heap.h"
 #include "nat/rewrite.h"
 #include "packet/parse.h"
 
@@ -136,8 +135,9 @@ json diagnose_facts(ControlContext& ctx, const json& req, int64_t now) {
     dns.push_back({{"dst", a.str()}, {"verdict", x.verdict}, {"rule", x.rule ? json(*x.rule) : json(nullptr)}, {"reason", x.reason}});
   }
   json drops = json::array();
-  for (const auto& d : ctx.dp.recent_drops())
+  ctx.dp.recent_drops().each([&](const DropRecord& d) {
     if (d.vm == vm) drops.push_back(drop_json(d, false));
+  });
   const char* source = pl.rules_source(vm);
   facts["vm"] = {{"name", vm}, {"vifs", vifs}, {"dns", dns}, {"drops", drops}, {"rules_source", *source ? source : "default"}};
   if (const auto* why = pl.rules_invalid(vm)) facts["vm"]["rules_invalid"] = *why;
@@ -203,15 +203,6 @@ std::size_t expire_rules(ControlContext& ctx, int64_t now, std::string* error) {
   ctx.rules = std::move(next);
   return gone;
 }
-
-namespace {
-// The heap in use (glibc's count of allocated bytes, mmap'd blocks included): what a leak grows,
-// where RSS also grows as preallocated tables get touched.
-uint64_t heap_bytes() {
-  const struct mallinfo2 m = mallinfo2();
-  return uint64_t(m.uordblks) + uint64_t(m.hblkhd);
-}
-}  // namespace
 
 ControlServer::Reply handle_control(ControlContext& ctx, const json& req) {
   if (!req.contains("command") || !req["command"].is_string()) return {fail("missing \"command\"")};
@@ -415,7 +406,7 @@ ControlServer::Reply handle_control(ControlContext& ctx, const json& req) {
   if (cmd == "drops") {
     const bool bytes = req.value("bytes", false);
     json a = json::array();
-    for (const auto& d : ctx.dp.recent_drops()) a.push_back(drop_json(d, bytes));
+    ctx.dp.recent_drops().each([&](const DropRecord& d) { a.push_back(drop_json(d, bytes)); });
     if (!req.value("follow", false)) return {ok(a)};
     return {ok(a), [&ctx](const std::shared_ptr<ControlServer::Stream>& s) {
               s->on_end = [&ctx, p = s.get()] { std::erase_if(ctx.drop_followers, [p](const auto& f) { return f.get() == p; }); };

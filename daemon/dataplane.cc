@@ -74,19 +74,17 @@ void Dataplane::record(firewall::DropReason r, const VifStats* v, std::span<cons
   }
   if (log_budget_ <= 0) return;
   --log_budget_;
-  DropRecord d;
+  DropRecord& d = recent_.next();  // filled in place: assign() keeps each record's reserved buffers
   d.seq = ++drop_seq_;
   d.time_ms = now;
-  d.vm = v ? pipeline_.vm_of(v->info.id) : "";
-  if (v && d.vm.empty()) d.vm = v->info.name;
+  d.vm.assign(v ? pipeline_.vm_of(v->info.id) : "");
+  if (v && d.vm.empty()) d.vm.assign(v->info.name);
   d.reason = r;
   d.len = uint32_t(frame.size());
-  d.head.assign(frame.begin(), frame.begin() + long(std::min(frame.size(), kSnapLen)));
-  d.what = packet::describe(frame);
+  d.head.assign(frame.begin(), frame.begin() + long(std::min(frame.size(), DropLog::kSnapLen)));
+  d.what.assign(packet::describe(frame));
   spdlog::debug("drop: {} {} {}", d.vm.empty() ? "(uplink)" : d.vm, firewall::name(r), d.what);
-  if (recent_.size() == kDropLog) recent_.pop_front();
-  recent_.push_back(std::move(d));
-  if (on_drop) on_drop(recent_.back());
+  if (on_drop) on_drop(d);
 }
 
 std::string Dataplane::drop_summary(int seconds) {
@@ -101,10 +99,8 @@ std::string Dataplane::drop_summary(int seconds) {
   summarized_ = drops_;
   if (total == 0) return "";
   std::string s = std::to_string(total) + " drops in the last " + std::to_string(seconds) + " s: " + parts;
-  if (!recent_.empty()) {
-    const DropRecord& d = recent_.back();
-    s += "; last: " + (d.vm.empty() ? std::string("(uplink)") : d.vm) + " " + firewall::name(d.reason) + " " + d.what;
-  }
+  if (const DropRecord* d = recent_.newest())
+    s += "; last: " + (d->vm.empty() ? std::string("(uplink)") : d->vm) + " " + firewall::name(d->reason) + " " + d->what;
   return s;
 }
 

@@ -2,10 +2,11 @@
 #pragma once
 
 #include <dirent.h>
-#include <malloc.h>
 #include <unistd.h>
 
 #include <fstream>
+
+#include "daemon/heap.h"
 
 namespace xfw::testing {
 
@@ -16,10 +17,7 @@ inline long rss_kib() {  // resident memory
   return resident * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
-inline long heap_bytes() {  // malloc's memory in use, mmap'd blocks included (glibc)
-  const struct mallinfo2 m = mallinfo2();
-  return long(m.uordblks + m.hblkhd);
-}
+inline long heap_bytes() { return long(xfw::heap_bytes()); }  // malloc's memory in use
 
 inline int open_fds() {  // entries of /proc/self/fd (its own directory handle included)
   int n = 0;
