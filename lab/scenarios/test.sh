@@ -300,7 +300,16 @@ reconnected() { fw 'xfwctl status --json' | tr -d ' \n' | grep -q '"connected":t
 check "QubesDB: xfwd reconnected to the restarted daemon" reconnected
 set_firewall 10.137.0.10 drop "action=accept specialtarget=dns"
 wait_for 20 seen "web closed" 2
-check "QubesDB: after the restart, dom0's next change takes effect (443 cut off)" seen "web closed" 2
+# Failed once in about ten lab runs, cause not found yet: on failure, what xfwd and dom0's
+# daemon saw.
+cut_after_restart() {
+  seen "web closed" 2 && return 0
+  echo "xfwd:"; fw 'journalctl -u xfwd -o cat | grep QubesDB | tail -4'
+  echo "xfwctl:"; fw 'xfwctl rules list 10.137.0.10 | head -3'
+  echo "dom0's daemon:"; tail -3 /var/log/qubes/qubesdb.sys-firewall.log
+  return 1
+}
+check "QubesDB: after the restart, dom0's next change takes effect (443 cut off)" cut_after_restart
 say "what qdb saw: $(sed -n 's/.*T \(.*\)/\1/p' $qlog | tr '\n' ';')"
 xl destroy qdb
 
