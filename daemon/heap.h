@@ -8,14 +8,16 @@
 #include <cstddef>
 #include <cstdint>
 
+// XFW_ASAN: an AddressSanitizer build (GCC says so with __SANITIZE_ADDRESS__, clang with
+// __has_feature).
 #if defined(__SANITIZE_ADDRESS__)
-#define XFW_HEAP_ASAN 1
+#define XFW_ASAN 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#define XFW_HEAP_ASAN 1
+#define XFW_ASAN 1
 #endif
 #endif
-#ifdef XFW_HEAP_ASAN
+#ifdef XFW_ASAN
 // The sanitizer runtime's (sanitizer/allocator_interface.h, which GCC does not install).
 extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
 #endif
@@ -23,7 +25,7 @@ extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
 namespace xfw {
 
 inline uint64_t heap_bytes() {
-#ifdef XFW_HEAP_ASAN
+#ifdef XFW_ASAN
   return __sanitizer_get_current_allocated_bytes();
 #else
   const struct mallinfo2 m = mallinfo2();

@@ -11,22 +11,15 @@
 #include <cstdlib>
 #include <new>
 
+#include "daemon/heap.h"  // XFW_ASAN
 #include "tests/support/world.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define XFW_NO_NEW_REPLACEMENT 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define XFW_NO_NEW_REPLACEMENT 1
-#endif
-#endif
 
 namespace {
 std::atomic<bool> counting{false};
 std::atomic<uint64_t> allocations{0};
 }  // namespace
 
-#ifndef XFW_NO_NEW_REPLACEMENT
+#ifndef XFW_ASAN
 void* operator new(std::size_t n) {
   if (counting.load(std::memory_order_relaxed)) allocations.fetch_add(1);
   if (void* p = std::malloc(n ? n : 1)) return p;
@@ -50,7 +43,7 @@ struct Counting {
 class ZeroAlloc : public ::testing::Test {
  protected:
   void SetUp() override {
-#ifdef XFW_NO_NEW_REPLACEMENT
+#ifdef XFW_ASAN
     GTEST_SKIP() << "sanitizer build: operator new is the sanitizer's";
 #endif
   }
