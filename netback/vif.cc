@@ -92,7 +92,7 @@ std::optional<TimePoint> Vif::wake_at() const {
     if (x && (!t || *x < *t)) t = x;
   };
   take(credit_wait_);
-  take(unmask_at_);
+  take(kicks_.unmask_at());
   if (rx_waiting_since_) take(*rx_waiting_since_ + limits_.rx_stall_timeout);
   return t;
 }
@@ -114,22 +114,11 @@ Vif::Pass Vif::service(FrameSink& sink, TxScratch& scratch, TimePoint now, bool 
     ++c_.notifications;
   }
 
-  // Event-channel masking (item 14): unmask only once no work is left. A streak of kicks that
-  // bring no work is an event storm: keep the port masked for a growing back-off.
-  if (kicked && handled == 0 && !more) {
-    ++c_.spurious_events;
-    if (++spurious_streak_ > 8) {
-      backoff_ = std::min(std::max(backoff_ * 2, std::chrono::milliseconds(1)),
-                          std::chrono::milliseconds(256));
-      unmask_at_ = now + backoff_;
-    }
-  } else if (handled > 0) {
-    spurious_streak_ = 0;
-    backoff_ = std::chrono::milliseconds(0);
-    unmask_at_.reset();
-  }
-  if (unmask_at_ && now >= *unmask_at_) unmask_at_.reset();
-  if (!more && masked_ && !unmask_at_) {
+  // Event-channel masking (item 14): unmask only once no work is left; an event storm keeps the
+  // port masked for a growing back-off.
+  if (kicks_.after_pass(kicked, handled, more, now)) ++c_.spurious_events;
+  const bool may_unmask = kicks_.may_unmask(now);  // also forgets a back-off that ended
+  if (!more && masked_ && may_unmask) {
     deps_.evt.unmask(port_);
     masked_ = false;
   }

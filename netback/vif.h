@@ -23,6 +23,7 @@
 #include "netback/rx_queue.h"
 #include "xen/evtchn.h"
 #include "xen/grant.h"
+#include "xen/kick_backoff.h"
 #include "xen/parse.h"
 
 namespace xfw::netback {
@@ -139,11 +140,7 @@ class Vif {
   // receive stall
   std::optional<TimePoint> rx_waiting_since_;
   bool rx_stalled_ = false;
-  // spurious-kick back-off (XSA-332): after a streak of kicks with no work, the event channel
-  // stays masked for a growing delay.
-  uint32_t spurious_streak_ = 0;
-  std::chrono::milliseconds backoff_{0};
-  std::optional<TimePoint> unmask_at_;
+  xen::KickBackoff kicks_;  // spurious-kick back-off (XSA-332)
   bool masked_ = true;  // a fired port stays masked until we unmask it
 };
 

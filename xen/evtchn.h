@@ -1,4 +1,5 @@
-// xen/evtchn.h — event channels as the backend sees them.
+// xen/evtchn.h — event channels, as a backend (bind to the guest's port) and as a frontend
+// (allocate a port the backend binds to) sees them.
 //
 // One handle multiplexes every bound port onto one pollable fd. A port that fired is masked
 // until unmask() is called: the backend unmasks only after it has done the work (XSA-332).
@@ -15,6 +16,8 @@ class EventChannels {
   virtual ~EventChannels() = default;
   [[nodiscard]] virtual std::optional<EvtchnPort> bind_interdomain(DomId remote,
                                                                    EvtchnPort remote_port) = 0;
+  // A frontend's port for `remote` to bind to (EVTCHNOP_alloc_unbound); it is written to XenStore.
+  [[nodiscard]] virtual std::optional<EvtchnPort> alloc_unbound(DomId remote) = 0;
   virtual bool unbind(EvtchnPort local) = 0;
   virtual bool notify(EvtchnPort local) = 0;
   virtual bool unmask(EvtchnPort local) = 0;

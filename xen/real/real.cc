@@ -181,6 +181,11 @@ class RealEventChannels final : public EventChannels {
     if (p < 0) return std::nullopt;
     return EvtchnPort{uint32_t(p)};
   }
+  std::optional<EvtchnPort> alloc_unbound(DomId remote) override {
+    const xenevtchn_port_or_error_t p = xenevtchn_bind_unbound_port(e_, remote.value());
+    if (p < 0) return std::nullopt;
+    return EvtchnPort{uint32_t(p)};
+  }
   bool unbind(EvtchnPort local) override { return xenevtchn_unbind(e_, local.value()) == 0; }
   bool notify(EvtchnPort local) override { return xenevtchn_notify(e_, local.value()) == 0; }
   bool unmask(EvtchnPort local) override { return xenevtchn_unmask(e_, local.value()) == 0; }
@@ -195,7 +200,69 @@ class RealEventChannels final : public EventChannels {
   xenevtchn_handle* e_;
 };
 
+// Pages shared through /dev/xen/gntalloc. The kernel allocates them zeroed (__GFP_ZERO) and,
+// when they are unmapped, ends each grant or, while the backend still maps it, keeps the page
+// on its deferred list until it can (gnttab_end_foreign_access since the XSA-396 fixes): a page
+// the backend can still reach is never handed out again.
+class RealSharedPages final : public SharedPages {
+ public:
+  RealSharedPages(xengntshr_handle* h, void* addr, std::vector<uint32_t> refs)
+      : h_(h), addr_(static_cast<std::byte*>(addr)), refs_(std::move(refs)) {}
+  ~RealSharedPages() override { xengntshr_unshare(h_, addr_, uint32_t(refs_.size())); }
+  std::size_t count() const override { return refs_.size(); }
+  std::byte* page(std::size_t i) const override { return addr_ + i * kPageSize; }
+  GrantRef ref(std::size_t i) const override { return GrantRef{refs_[i]}; }
+
+ private:
+  xengntshr_handle* h_;
+  std::byte* addr_;
+  std::vector<uint32_t> refs_;
+};
+
+class RealGrantShare final : public GrantShare {
+ public:
+  explicit RealGrantShare(xengntshr_handle* h) : h_(h) {}
+  ~RealGrantShare() override { xengntshr_close(h_); }
+  std::unique_ptr<SharedPages> share(DomId dom, std::size_t count, bool writable) override {
+    std::vector<uint32_t> refs(count);
+    void* p = xengntshr_share_pages(h_, dom.value(), int(count), refs.data(), writable ? 1 : 0);
+    if (p == nullptr) return nullptr;
+    return std::make_unique<RealSharedPages>(h_, p, std::move(refs));
+  }
+
+ private:
+  xengntshr_handle* h_;
+};
+
+std::unique_ptr<EventChannels> open_evtchn(std::string* err) {
+  xenevtchn_handle* e = xenevtchn_open(nullptr, 0);
+  if (e == nullptr) {
+    *err = "cannot open /dev/xen/evtchn (libxenevtchn): " + errstr();
+    return nullptr;
+  }
+  auto h = std::make_unique<RealEventChannels>(e);
+  const int fd = xenevtchn_fd(e);
+  if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
+    *err = "cannot make /dev/xen/evtchn non-blocking: " + errstr();
+    return nullptr;
+  }
+  return h;
+}
+
 }  // namespace
+
+std::optional<FrontendHandles> open_frontend(std::string* err) {
+  FrontendHandles h;
+  xengntshr_handle* g = xengntshr_open(nullptr, 0);
+  if (g == nullptr) {
+    *err = "cannot open /dev/xen/gntalloc (libxengnttab's gntshr): " + errstr();
+    return std::nullopt;
+  }
+  h.share = std::make_unique<RealGrantShare>(g);
+  h.evt = open_evtchn(err);
+  if (!h.evt) return std::nullopt;
+  return h;
+}
 
 std::optional<Handles> open(std::string* err) {
   xs_handle* xs = xs_open(0);
@@ -211,17 +278,8 @@ std::optional<Handles> open(std::string* err) {
     return std::nullopt;
   }
   h.gnt = std::make_unique<RealGrantTable>(g);
-  xenevtchn_handle* e = xenevtchn_open(nullptr, 0);
-  if (e == nullptr) {
-    *err = "cannot open /dev/xen/evtchn (libxenevtchn): " + errstr();
-    return std::nullopt;
-  }
-  h.evt = std::make_unique<RealEventChannels>(e);
-  const int fd = xenevtchn_fd(e);
-  if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
-    *err = "cannot make /dev/xen/evtchn non-blocking: " + errstr();
-    return std::nullopt;
-  }
+  h.evt = open_evtchn(err);
+  if (!h.evt) return std::nullopt;
   return h;
 }
 

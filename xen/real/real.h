@@ -1,7 +1,7 @@
 // xen/real/real.h — the real hypervisor: XenStore, grant tables and event channels over
 // libxenstore, libxengnttab and libxenevtchn (Debian libxen-dev).
 //
-// open() opens all three or none; on failure `err` names the device and the reason, e.g.
+// open() opens all three or none (open_frontend(): what a frontend needs besides); on failure `err` names the device and the reason, e.g.
 // "cannot open /dev/xen/gntdev (libxengnttab): No such file or directory".
 #pragma once
 
@@ -9,6 +9,7 @@
 #include <string>
 
 #include "xen/evtchn.h"
+#include "xen/gntshr.h"
 #include "xen/grant.h"
 #include "xen/xenstore.h"
 
@@ -21,5 +22,14 @@ struct Handles {
 };
 
 [[nodiscard]] std::optional<Handles> open(std::string* err);
+
+// What xfwd's netfront needs besides XenStore: pages to share (/dev/xen/gntalloc) and an event
+// channel handle of its own (its fd is read apart from netback's).
+struct FrontendHandles {
+  std::unique_ptr<GrantShare> share;
+  std::unique_ptr<EventChannels> evt;
+};
+
+[[nodiscard]] std::optional<FrontendHandles> open_frontend(std::string* err);
 
 }  // namespace xfw::xen::real

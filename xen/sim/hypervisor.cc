@@ -275,6 +275,69 @@ void SimHypervisor::end_access(DomId granter, GrantRef ref) {
   if (it != grants_.end()) it->second.erase(ref.value());
 }
 
+bool SimHypervisor::try_end_access(DomId granter, GrantRef ref) {
+  auto it = grants_.find(granter.value());
+  if (it == grants_.end()) return true;
+  auto g = it->second.find(ref.value());
+  if (g == it->second.end()) return true;
+  if (g->second.maps > 0) return false;
+  it->second.erase(g);
+  return true;
+}
+
+std::size_t SimHypervisor::grants_of(DomId granter) const {
+  auto it = grants_.find(granter.value());
+  return it == grants_.end() ? 0 : it->second.size();
+}
+
+std::size_t SimHypervisor::deferred_pages() const {
+  std::size_t n = 0;
+  for (const auto& d : deferred_) n += d.count;
+  return n;
+}
+
+void SimHypervisor::reap_deferred() {
+  for (auto it = deferred_.begin(); it != deferred_.end();) {
+    std::erase_if(it->refs, [&](GrantRef r) { return try_end_access(it->granter, r); });
+    it = it->refs.empty() ? deferred_.erase(it) : it + 1;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared pages (gntshr)
+
+class SimSharedPages final : public SharedPages {
+ public:
+  SimSharedPages(SimGrantShare& gs, DomId dom, std::size_t count, bool writable)
+      : gs_(gs), pages_(new Page[count]), count_(count) {
+    refs_.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) {
+      refs_.push_back(gs.hv_.grant_access(gs.self_, dom, &pages_[i], !writable));
+    }
+    gs_.live_pages_ += count;
+  }
+  ~SimSharedPages() override {
+    gs_.live_pages_ -= count_;
+    SimHypervisor& hv = gs_.hv_;
+    std::erase_if(refs_, [&](GrantRef r) { return hv.try_end_access(gs_.self_, r); });
+    if (!refs_.empty()) hv.deferred_.push_back({gs_.self_, std::move(refs_), std::move(pages_), count_});
+  }
+  std::size_t count() const override { return count_; }
+  std::byte* page(std::size_t i) const override { return pages_[i].bytes; }
+  GrantRef ref(std::size_t i) const override { return refs_[i]; }
+
+ private:
+  SimGrantShare& gs_;
+  std::unique_ptr<Page[]> pages_;
+  std::size_t count_;
+  std::vector<GrantRef> refs_;
+};
+
+std::unique_ptr<SharedPages> SimGrantShare::share(DomId dom, std::size_t count, bool writable) {
+  if (fail_shares || count == 0) return nullptr;
+  return std::make_unique<SimSharedPages>(*this, dom, count, writable);
+}
+
 std::size_t SimHypervisor::mapped_grants_of(DomId granter) const {
   std::size_t n = 0;
   auto it = grants_.find(granter.value());
@@ -296,6 +359,7 @@ class SimMapping final : public GrantMapping {
     if (it == grants.end()) return;
     auto g = it->second.find(ref_.value());
     if (g != it->second.end() && g->second.maps > 0) --g->second.maps;
+    if (!gt_.hv_.deferred_.empty()) gt_.hv_.reap_deferred();
   }
   std::byte* data() const override { return data_; }
 
@@ -439,6 +503,7 @@ std::optional<EvtchnPort> SimEventChannels::pending() {
 
 void SimHypervisor::destroy_domain(DomId dom) {
   grants_.erase(dom.value());
+  std::erase_if(deferred_, [&](const Deferred& d) { return d.granter == dom; });
   next_port_.erase(dom.value());  // a domain's port numbers go with it
   for (auto it = ports_.begin(); it != ports_.end();) {
     if (it->second.owner == dom) {

@@ -8,6 +8,8 @@
 //    other change in the store returns `retry`, as xenstored may).
 //  * Grant tables: a guest grants one of its pages to one domain, read-only or read-write; the
 //    grantee maps it (same memory) or grant-copies with Xen's checks and GNTST_* statuses.
+//  * Shared pages (gntshr): a frontend's pages granted to its backend; ending a grant the
+//    backend still maps fails, as in Xen, and the page is kept until the mapping goes.
 //  * Event channels: a guest allocates an unbound port for a remote domain, the backend binds to
 //    it; notify marks the other end pending and signals that handle's eventfd.
 // Single-threaded: everything runs on the caller's thread.
@@ -23,6 +25,7 @@
 #include <vector>
 
 #include "xen/evtchn.h"
+#include "xen/gntshr.h"
 #include "xen/grant.h"
 #include "xen/xenstore.h"
 
@@ -92,8 +95,7 @@ class SimEventChannels final : public EventChannels {
   int fd() const override { return efd_; }
   std::optional<EvtchnPort> pending() override;
 
-  // Guest side: allocate a port that `remote` may bind to (EVTCHNOP_alloc_unbound).
-  std::optional<EvtchnPort> alloc_unbound(DomId remote);
+  std::optional<EvtchnPort> alloc_unbound(DomId remote) override;
   [[nodiscard]] bool has_pending() const { return !pending_.empty(); }
   [[nodiscard]] std::size_t bound_ports() const { return ports_.size(); }
 
@@ -110,6 +112,22 @@ class SimEventChannels final : public EventChannels {
   std::vector<uint32_t> pending_;
 };
 
+// A domain's gntshr handle: pages it shares with another domain (xen/gntshr.h).
+class SimGrantShare final : public GrantShare {
+ public:
+  SimGrantShare(SimHypervisor& hv, DomId self) : hv_(hv), self_(self) {}
+  std::unique_ptr<SharedPages> share(DomId dom, std::size_t count, bool writable) override;
+  [[nodiscard]] std::size_t live_pages() const { return live_pages_; }
+  // Fails every share() from now on (tests: a domain out of grant entries).
+  bool fail_shares = false;
+
+ private:
+  friend class SimSharedPages;
+  SimHypervisor& hv_;
+  DomId self_;
+  std::size_t live_pages_ = 0;
+};
+
 class SimHypervisor {
  public:
   SimHypervisor() = default;
@@ -119,8 +137,15 @@ class SimHypervisor {
   // --- guest-side grant API (gnttab_grant_foreign_access / end_foreign_access) ---
   GrantRef grant_access(DomId granter, DomId grantee, Page* page, bool readonly);
   void end_access(DomId granter, GrantRef ref);
+  // Ends a grant unless it is mapped (gnttab_end_foreign_access_ref fails then): false.
+  bool try_end_access(DomId granter, GrantRef ref);
   // How many mappings of this domain's grants are live (teardown tests: must reach 0).
   [[nodiscard]] std::size_t mapped_grants_of(DomId granter) const;
+  // How many grants this domain has (leak checks).
+  [[nodiscard]] std::size_t grants_of(DomId granter) const;
+  // Pages a frontend let go of while the backend still mapped them: kept, never reused, and
+  // freed once the last mapping goes (NETFRONT-HARDENING.md item 9).
+  [[nodiscard]] std::size_t deferred_pages() const;
 
   // --- domain lifecycle: destroy closes its ports and revokes its grants ---
   void destroy_domain(DomId dom);
@@ -133,6 +158,7 @@ class SimHypervisor {
   friend class SimGrantTable;
   friend class SimMapping;
   friend class SimEventChannels;
+  friend class SimSharedPages;
 
   struct Node {
     std::string value;
@@ -181,6 +207,15 @@ class SimHypervisor {
   // grant tables: per granter domain, ref -> grant
   std::unordered_map<uint16_t, std::unordered_map<uint32_t, Grant>> grants_;
   uint32_t next_ref_ = 8;  // small refs are reserved by real guests too
+  // Shared pages whose grants could not all be ended: granter, refs still granted, the memory.
+  struct Deferred {
+    DomId granter;
+    std::vector<GrantRef> refs;
+    std::unique_ptr<Page[]> pages;
+    std::size_t count = 0;
+  };
+  std::vector<Deferred> deferred_;
+  void reap_deferred();  // after an unmap: end what can be ended, free what is no longer granted
 
   // event channels: global port namespace per domain (domid << 20 | port)
   std::unordered_map<uint64_t, Port> ports_;
