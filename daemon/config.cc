@@ -87,7 +87,7 @@ struct Parser {
 };
 
 std::optional<ConfigError> parse_uplink(Parser& p, const toml::table& t, Config& c) {
-  if (!p.check_keys(t, "uplink.", {"interface", "address", "gateway", "address6", "gateway6", "mac"}))
+  if (!p.check_keys(t, "uplink.", {"kind", "vif", "interface", "address", "gateway", "address6", "gateway6", "mac"}))
     return ConfigError{p.error};
   if (const auto* n = t.get("interface")) {
     const auto s = n->value_exact<std::string>();
@@ -95,6 +95,20 @@ std::optional<ConfigError> parse_uplink(Parser& p, const toml::table& t, Config&
       return ConfigError{"uplink.interface: must be an interface name (1 to 15 characters)"};
     c.uplink.interface = *s;
   }
+  if (const auto* n = t.get("kind")) {
+    const auto s = n->value_exact<std::string>();
+    if (!s || (*s != "packet" && *s != "netfront"))
+      return ConfigError{"uplink.kind: must be \"netfront\" (xfwd's own, toward sys-net) or \"packet\" (AF_PACKET on uplink.interface)"};
+    c.uplink.netfront = *s == "netfront";
+  }
+  if (c.uplink.netfront && !c.uplink.interface.empty())
+    return ConfigError{"uplink.interface: not with kind = \"netfront\" (xfwd drives the vif itself: no kernel interface)"};
+  if (t.get("kind") && !c.uplink.netfront && c.uplink.interface.empty())
+    return ConfigError{"uplink.kind: \"packet\" needs uplink.interface"};
+  if (t.get("vif") && !c.uplink.netfront) return ConfigError{"uplink.vif: only with kind = \"netfront\""};
+  int64_t vif = 0;
+  if (!p.integer(t, "uplink", "vif", 0, 65535, vif)) return ConfigError{p.error};
+  if (t.get("vif")) c.uplink.vif = uint32_t(vif);
   packet::Ipv4Addr a, g;
   if (!p.address(t, "uplink", "address", a) || !p.address(t, "uplink", "gateway", g))
     return ConfigError{p.error};
@@ -231,8 +245,9 @@ std::variant<Config, ConfigError> parse_config(std::string_view text) {
   }
   if (const auto* t = root["rules"].as_table())
     if (auto e = parse_rules(*t, c)) return *e;
-  if (!c.uplink.interface.empty() && !c.qubesdb.enabled && (!c.pipeline.uplink_addr || !c.pipeline.uplink_gateway))
-    return ConfigError{"uplink: interface needs address and gateway too (or qubesdb.enabled: QubesDB's /qubes-ip and /qubes-gateway)"};
+  if (c.uplink.enabled() && !c.qubesdb.enabled && (!c.pipeline.uplink_addr || !c.pipeline.uplink_gateway))
+    return ConfigError{std::string("uplink: ") + (c.uplink.netfront ? "kind = \"netfront\"" : "interface") +
+                       " needs address and gateway too (or qubesdb.enabled: QubesDB's /qubes-ip and /qubes-gateway)"};
 
   if (const auto* node = root.get("log")) {
     const auto* log = node->as_table();

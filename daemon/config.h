@@ -8,13 +8,17 @@
 //   tx_budget = 64                 # packets per pass, 1 .. 256
 //   rx_budget = 64
 //   write_hotplug_status = true
-//   [uplink]                       # where client traffic goes, masqueraded (AF_PACKET)
-//   interface = "eth0"             # carries no IPv4 address of the kernel's: xfwd owns it
+//   [uplink]                       # where client traffic goes, masqueraded
+//   kind = "netfront"              # xfwd's own netfront toward sys-net (a Xen driver domain's
+//                                  # uplink vif; no kernel driver faces sys-net), or "packet":
+//                                  # AF_PACKET on `interface` (default when interface is set)
+//   vif = 0                        # netfront: device/vif/<n> (default: the lowest there)
+//   interface = "eth0"             # packet: carries no IPv4 address of the kernel's: xfwd owns it
 //   address = "192.168.100.2"      # xfwd's own address there (answers ARP for it)
 //   gateway = "192.168.100.1"      # next hop
 //   address6 = "fd00:100::2"       # optional IPv6 (NAT66), with gateway6
 //   gateway6 = "fd00:100::1"
-//   mac = "02:00:00:00:00:02"      # optional, default: the interface's MAC
+//   mac = "02:00:00:00:00:02"      # optional, default: the interface's (the vif's) MAC
 //   [firewall]
 //   gateway = "10.137.0.1"         # the firewall's address on client links
 //   gateway6 = "fd09:24ef:4179::a89:1"   # and its IPv6 address (optional)
@@ -58,8 +62,11 @@
 namespace xfw::daemon {
 
 struct UplinkConfig {
-  std::string interface;  // empty: no uplink (clients reach only the gateway)
+  bool netfront = false;  // xfwd's own netfront; else AF_PACKET on `interface`
+  std::optional<uint32_t> vif;
+  std::string interface;  // packet: empty = no uplink (clients reach only the gateway)
   std::optional<packet::MacAddr> mac;
+  [[nodiscard]] bool enabled() const { return netfront || !interface.empty(); }
 };
 
 struct SelfConfig {

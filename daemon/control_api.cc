@@ -94,7 +94,9 @@ json diagnose_facts(ControlContext& ctx, const json& req, int64_t now) {
     ctx.dp.flush();  // the uplink sends in batches: now, or the time measured includes the wait
   }
   auto opt = [](const auto& a) { return a ? json(a->str()) : json(nullptr); };
-  json up{{"interface", ctx.uplink}, {"operstate", operstate(ctx.uplink)}, {"address", opt(n.uplink_addr)},
+  const Uplink* dev = ctx.dp.uplink();
+  const bool packet = dev && dev->status().value("kind", "") == "packet";
+  json up{{"interface", ctx.uplink}, {"operstate", packet ? operstate(ctx.uplink) : dev ? (dev->up() ? "up" : "down") : ""}, {"address", opt(n.uplink_addr)},
           {"gateway", opt(n.uplink_gateway)}, {"gateway_mac", opt(pl.gateway_mac())},
           {"gateway_heard_s", pl.gateway_heard() ? json((now - pl.gateway_heard()) / 1000) : json(nullptr)}};
   json probes = json::array();
@@ -222,6 +224,7 @@ ControlServer::Reply handle_control(ControlContext& ctx, const json& req) {
                                    {"tx_frames", u.tx_frames}, {"tx_bytes", u.tx_bytes}, {"tx_errors", u.tx_errors},
                                    {"tx_gso", u.tx_gso}};
                      }()},
+                    {"uplink_status", ctx.dp.uplink() ? ctx.dp.uplink()->status() : json(nullptr)},
                     {"vifs", ctx.nb.connected_vifs()},
                     {"flows", pl.conntrack().size()},
                     {"flow_limit", pl.conntrack().capacity()},

@@ -144,8 +144,15 @@ void Dataplane::to_uplink(std::span<const std::byte> f, uint16_t gso_size) {
   if (hdrs >= 14 + uplink_->mtu()) return count(firewall::DropReason::too_big_for_uplink, nullptr, f);
   const auto room = uint16_t(14 + uplink_->mtu() - hdrs);
   const bool segment = f.size() > 14 + uplink_->mtu();
+  const bool v6 = p->l3 == packet::L3::ipv6;
+  if (segment && !uplink_->takes_gso(v6)) {  // a netfront whose backend takes no GSO: cut here
+    (void)packet::segment_tcp(f, *p, std::min<std::size_t>(uplink_->mtu(), firewall::kVmMtu), segment_,
+                              [&](std::span<const std::byte> s) { send_uplink(s); });
+    ++segmented_;
+    return;
+  }
   send_uplink(f, UplinkOffload{segment ? (gso_size > 0 ? std::min(gso_size, room) : room) : uint16_t(0),
-                             p->l3 == packet::L3::ipv6, p->l4_off, uint16_t(hdrs)});
+                             v6, p->l4_off, uint16_t(hdrs)});
   if (segment) ++gso_to_uplink_;
 }
 

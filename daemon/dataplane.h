@@ -109,6 +109,7 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
   [[nodiscard]] const std::vector<VifStats>& vifs() const { return vifs_; }
   [[nodiscard]] uint64_t uplink_forwarded() const { return uplink_forwarded_; }
   [[nodiscard]] UplinkCounters uplink_counters() const { return uplink_ ? uplink_->counters() : UplinkCounters{}; }
+  [[nodiscard]] const Uplink* uplink() const { return uplink_; }
   // TCP super-frames (longer than the link's MTU): cut into segments here for a VM that takes
   // no GSO (or the self TAP), passed on whole with GSO metadata to a VM that does, and sent
   // to the uplink whole for the kernel to segment.

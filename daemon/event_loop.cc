@@ -20,6 +20,36 @@ void EventLoop::add_periodic(std::chrono::milliseconds every, std::function<void
   periodic_.push_back(std::make_unique<Periodic>(Periodic{boost::asio::steady_timer(io_), every, std::move(job)}));
 }
 
+void EventLoop::add_deadline(std::function<std::optional<netback::TimePoint>()> next, std::function<void()> fire) {
+  deadlines_.push_back(std::make_unique<Deadline>(Deadline{boost::asio::steady_timer(io_), std::move(next), std::move(fire), {}}));
+}
+
+void EventLoop::post(std::function<void()> f) {
+  boost::asio::post(io_, [this, f = std::move(f)] {
+    if (stopped_) return;
+    f();
+    after_work();
+  });
+}
+
+// Re-armed only when the deadline moved: most handlers leave it as it was.
+void EventLoop::arm_deadline(Deadline& d) {
+  const auto t = d.next();
+  if (t == d.armed) return;
+  d.armed = t;
+  if (!t) {
+    d.timer.cancel();
+    return;
+  }
+  d.timer.expires_at(*t);
+  d.timer.async_wait([this, &d](boost::system::error_code ec) {
+    if (ec || stopped_) return;
+    d.armed.reset();
+    d.fire();
+    after_work();
+  });
+}
+
 void EventLoop::wait_reader(Reader& r) {
   r.fd.async_wait(boost::asio::posix::stream_descriptor::wait_read, [this, &r](boost::system::error_code ec) {
     if (ec || stopped_) return;
@@ -56,6 +86,7 @@ void EventLoop::stop() {
   timer_.cancel();
   for (auto& r : readers_) r->fd.cancel(ec);
   for (auto& p : periodic_) p->timer.cancel();
+  for (auto& d : deadlines_) d->timer.cancel();
 }
 
 // Waits for `fd` to become readable, lets Netback handle it, and waits again.
@@ -82,6 +113,7 @@ void EventLoop::after_work() {
     });
   }
   arm_timer();
+  for (auto& d : deadlines_) arm_deadline(*d);
 }
 
 void EventLoop::arm_timer() {

@@ -30,6 +30,12 @@ class EventLoop {
   // Calls on_ready whenever fd is readable (fd is dup()ed). Call before start().
   void add_reader(int fd, std::function<void()> on_ready);
   void add_periodic(std::chrono::milliseconds every, std::function<void()> job);
+  // A timer of one more source (the netfront uplink): `fire` runs at `next()`, which is asked
+  // again after every handler. Call before start().
+  void add_deadline(std::function<std::optional<netback::TimePoint>()> next, std::function<void()> fire);
+  // Runs `f` on a later turn of the loop (a source with more work than one pass), then the
+  // usual after-work steps.
+  void post(std::function<void()> f);
   void set_after_pass(std::function<void()> f) { after_pass_ = std::move(f); }
   // Netback may have new work (frames queued for guests from elsewhere).
   void kick() { after_work(); }
@@ -58,6 +64,14 @@ class EventLoop {
   };
   void wait_reader(Reader& r);
   void arm_periodic(Periodic& p);
+  struct Deadline {
+    boost::asio::steady_timer timer;
+    std::function<std::optional<netback::TimePoint>()> next;
+    std::function<void()> fire;
+    std::optional<netback::TimePoint> armed;
+  };
+  void arm_deadline(Deadline& d);
+  std::vector<std::unique_ptr<Deadline>> deadlines_;
   std::vector<std::unique_ptr<Reader>> readers_;
   std::vector<std::unique_ptr<Periodic>> periodic_;
   std::function<void()> after_pass_;

@@ -3,6 +3,7 @@
 //   xfwd --xen=real --config /etc/xfw/xfwd.toml
 //   xfwd --xen=sim --sim-guests 3 --sim-duration 5     # simulated hypervisor and guests
 //   xfwd --xen=sim --sim-tap work=10.137.0.5 --config tb.toml   # the testbed: guests on TAPs
+//   xfwd --xen=sim --sim-uplink net --config nf.toml    # and sys-net on a TAP, behind xfwd's netfront
 //
 // Exit status: 0 after a clean stop (SIGINT/SIGTERM or --sim-duration), 2 for a bad command
 // line or configuration, or when the Xen devices cannot be opened (the message says which).
@@ -36,7 +37,8 @@
 #include "daemon/sim_guests.h"
 #include "daemon/sim_tap.h"
 #include "daemon/state_file.h"
-#include "daemon/uplink.h"
+#include "daemon/netfront_uplink.h"
+#include "daemon/packet_uplink.h"
 #include "xen/real/real.h"
 #include "xen/sim/hypervisor.h"
 #include "xen/sim/toolstack.h"
@@ -89,6 +91,7 @@ int main(int argc, char** argv) {
   int sim_guests = 0;
   double sim_duration = 0;
   std::vector<std::string> sim_taps;
+  std::string sim_uplink;
   std::optional<std::string> control_socket_opt, state_dir_opt, connections_opt;
   bool check_config = false;
   auto* cfg_opt = app.add_option("--config", config_path, "configuration file (TOML)");
@@ -107,14 +110,17 @@ int main(int argc, char** argv) {
                  "connection state kept across restarts (\"\": none; default /run/xfw/connections with --xen=real)");
   app.add_option("--sim-tap", sim_taps,
                  "with --xen=sim: a guest NAME=IPV4[,IPV6][@NETNS] whose network is the TAP device xt-NAME (in network namespace NETNS)");
+  app.add_option("--sim-uplink", sim_uplink,
+                 "with --xen=sim and [uplink] kind = \"netfront\": a simulated sys-net NAME[@NETNS] behind xfwd's netfront, "
+                 "bridged to the TAP device xt-NAME");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
-  if (xen_mode != "sim" && (sim_guests > 0 || sim_duration > 0 || !sim_taps.empty()))
-    return fail("--sim-guests, --sim-tap and --sim-duration need --xen=sim");
+  if (xen_mode != "sim" && (sim_guests > 0 || sim_duration > 0 || !sim_taps.empty() || !sim_uplink.empty()))
+    return fail("--sim-guests, --sim-tap, --sim-uplink and --sim-duration need --xen=sim");
   std::vector<daemon::SimTapSpec> tap_specs;
   for (const auto& t : sim_taps) {
     std::string err;
@@ -127,6 +133,12 @@ int main(int argc, char** argv) {
   if (const auto* err = std::get_if<daemon::ConfigError>(&loaded))
     return fail("config " + config_path + ": " + err->message);
   daemon::Config cfg = std::get<daemon::Config>(loaded);
+  if (!sim_uplink.empty()) {
+    const std::string name = sim_uplink.substr(0, sim_uplink.find('@'));
+    if (!cfg.uplink.netfront) return fail("--sim-uplink needs [uplink] kind = \"netfront\" in the config");
+    if (name.empty() || name.size() > 12 || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos)
+      return fail("--sim-uplink " + sim_uplink + ": NAME must be 1 to 12 of [a-z0-9-]");
+  }
   if (check_config) {
     std::printf("xfwd: config %s is valid\n", config_path.c_str());
     return 0;
@@ -150,14 +162,6 @@ int main(int argc, char** argv) {
   }
   if (cfg.accept_without_rules) cfg.pipeline.default_rules = {firewall::accept_all()};
 
-  // The uplink: opened first, so a missing interface stops us before anything attaches.
-  std::unique_ptr<daemon::Uplink> uplink;
-  if (!cfg.uplink.interface.empty()) {
-    std::string err;
-    uplink = daemon::Uplink::open(cfg.uplink.interface, &err);
-    if (!uplink) return fail(err);
-    cfg.pipeline.uplink_mac = cfg.uplink.mac.value_or(uplink->mac());
-  }
   std::unique_ptr<daemon::SelfTap> self_tap;
   if (!cfg.self.interface.empty()) {
     std::string err;
@@ -187,7 +191,43 @@ int main(int argc, char** argv) {
     evt = std::make_unique<xen::sim::SimEventChannels>(*hv, sim_backend);
   }
 
+  // The uplink, before anything attaches: a missing interface or vif stops us here.
   boost::asio::io_context io;
+  std::unique_ptr<daemon::SimTaps> taps;
+  if (hv && (!tap_specs.empty() || !sim_uplink.empty())) taps = std::make_unique<daemon::SimTaps>(io, *hv, sim_backend);
+  std::unique_ptr<daemon::Uplink> uplink;
+  if (cfg.uplink.netfront) {
+    std::string err;
+    daemon::NetfrontUplink::Handles h;
+    if (xen_mode == "real") {
+      auto fh = xen::real::open_frontend(&err);
+      if (!fh) return fail("uplink: " + err);
+      h = {std::move(fh->xs), std::move(fh->share), std::move(fh->evt)};
+    } else {
+      if (!sim_uplink.empty()) {
+        const auto at = sim_uplink.find('@');
+        const daemon::SimTapSpec spec{sim_uplink.substr(0, at), "", at == std::string::npos ? "" : sim_uplink.substr(at + 1)};
+        if (!taps->add_uplink(spec, &err)) return fail(err);
+      }
+      h = {std::make_unique<xen::sim::SimXenStore>(*hv, sim_backend), std::make_unique<xen::sim::SimGrantShare>(*hv, sim_backend),
+           std::make_unique<xen::sim::SimEventChannels>(*hv, sim_backend)};
+    }
+    netfront::NetfrontConfig nf_cfg;
+    nf_cfg.devid = cfg.uplink.vif;
+    nf_cfg.log = [](netfront::LogLevel l, const std::string& m) {
+      static constexpr spdlog::level::level_enum kMap[] = {spdlog::level::debug, spdlog::level::info,
+                                                           spdlog::level::warn, spdlog::level::err};
+      spdlog::log(kMap[int(l)], "uplink: {}", m);
+    };
+    uplink = daemon::NetfrontUplink::open(std::move(h), std::move(nf_cfg), &err);
+    if (!uplink) return fail("uplink: " + err);
+  } else if (!cfg.uplink.interface.empty()) {
+    std::string err;
+    uplink = daemon::PacketUplink::open(cfg.uplink.interface, &err);
+    if (!uplink) return fail(err);
+  }
+  if (uplink) cfg.pipeline.uplink_mac = cfg.uplink.mac.value_or(uplink->mac());
+
   daemon::Dataplane dp(cfg.pipeline, std::random_device{}() | uint64_t(std::random_device{}()) << 32);
   // The rules: the state directory's (kept across restarts), else the config file's first rules.
   const std::string rules_path = state_dir.empty() ? "" : state_dir + "/rules.json";
@@ -214,10 +254,8 @@ int main(int argc, char** argv) {
   if (!nb.start(&err)) return fail(err);
   daemon::EventLoop loop(io, *xs, *evt, nb);
   if (uplink) {
-    loop.add_reader(uplink->fd(), [&] {
-      uplink->receive([&](std::span<const std::byte> f, bool csum_blank, bool csum_valid) {
-        dp.from_uplink(f, csum_blank, csum_valid);
-      });
+    uplink->attach(loop, [&](std::span<const std::byte> f, bool csum_blank, bool csum_valid) {
+      dp.from_uplink(f, csum_blank, csum_valid);
     });
   }
   if (self_tap) {
@@ -234,12 +272,8 @@ int main(int argc, char** argv) {
   loop.set_after_pass([&] { dp.flush(); });
   std::unique_ptr<daemon::SimGuests> guests;
   if (sim_guests > 0) guests = std::make_unique<daemon::SimGuests>(io, *hv, sim_backend, sim_guests);
-  std::unique_ptr<daemon::SimTaps> taps;
-  if (!tap_specs.empty()) {
-    taps = std::make_unique<daemon::SimTaps>(io, *hv, sim_backend);
-    for (const auto& t : tap_specs)
-      if (!taps->add(t, &err)) return fail(err);
-  }
+  for (const auto& t : tap_specs)
+    if (!taps->add(t, &err)) return fail(err);
 
   boost::asio::signal_set hup(io, SIGHUP);
   std::unique_ptr<daemon::ControlServer> control;
@@ -269,7 +303,7 @@ int main(int argc, char** argv) {
     stop();
   });
   // What xfwctl and SIGHUP change rules through (store, then apply).
-  daemon::ControlContext ctl_ctx{nb, dp, rules, rules_path, cfg.uplink.interface, daemon::Dataplane::now_ms(),
+  daemon::ControlContext ctl_ctx{nb, dp, rules, rules_path, uplink ? uplink->name() : "", daemon::Dataplane::now_ms(),
                                  qubesdb.get(), {}};
   // SIGHUP: load the [rules] of the config file again (into the state), all VMs at once; a bad
   // file changes nothing.

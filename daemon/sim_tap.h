@@ -6,6 +6,11 @@
 // sends into the TAP goes out of the guest's netfront into xfwd's netback; what netback gives
 // the guest comes out of the TAP. Move the TAP into a network namespace and real tools (curl,
 // ping, dig) act as the AppVM (tests/testbed/). Nothing here runs with --xen=real.
+//
+//   xfwd --xen=sim --sim-uplink net@/run/netns/tb-net --config tb.toml   ([uplink] kind = "netfront")
+// makes a simulated sys-net too: domain 2, the backend of xfwd's uplink vif, driven by the
+// simulated Linux netback (xen/sim/netback.h), bridged to the TAP "xt-NAME". xfwd's own netfront
+// is then the uplink, as in a Qubes sys-firewall, and the namespace holding the TAP is sys-net.
 #pragma once
 
 #include <utility>  // before Asio: Boost 1.74 uses std::exchange without including it
@@ -15,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "xen/sim/netback.h"
 #include "xen/sim/netfront.h"
 #include "xen/sim/toolstack.h"
 
@@ -35,6 +41,9 @@ class SimTaps {
   SimTaps(boost::asio::io_context& io, xen::sim::SimHypervisor& hv, xen::DomId backend);
   ~SimTaps();
   bool add(const SimTapSpec& spec, std::string* err);
+  // The simulated sys-net behind xfwd's uplink vif ("NAME[@NETNS]"; spec.ip unused).
+  bool add_uplink(const SimTapSpec& spec, std::string* err);
+  static constexpr xen::DomId kSysNet{2};
   void start();
   void stop();
   [[nodiscard]] std::size_t connected() const;
@@ -43,8 +52,19 @@ class SimTaps {
  private:
   struct Guest {
     std::string ifname;
-    std::unique_ptr<xen::sim::SimNetfront> front;
+    std::unique_ptr<xen::sim::SimNetfront> front;  // an AppVM's, or
+    std::unique_ptr<xen::sim::SimNetback> back;    // sys-net's
     std::unique_ptr<boost::asio::posix::stream_descriptor> tap, evt;
+    void step() { front ? (void)front->step() : (void)back->step(); }
+    bool send(std::span<const std::byte> f) {
+      return front ? front->connected() && front->send(f) : back->connected() && back->send(f);
+    }
+    std::optional<std::vector<std::byte>> receive() {
+      if (front) return front->receive();
+      auto f = back->receive();
+      if (!f) return std::nullopt;
+      return std::move(f->bytes);
+    }
   };
   void wait_tap(Guest& g);
   void wait_evt(Guest& g);

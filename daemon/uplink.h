@@ -1,42 +1,41 @@
-// daemon/uplink.h — the uplink interface, read and written whole frames at a time (AF_PACKET).
-//
-// xfwd owns the uplink: the interface carries no IPv4 address of the kernel's, so the kernel
-// drops what arrives for xfwd's address (ARCHITECTURE.md), and xfwd answers ARP for it itself.
-// Frames are read in batches with recvmmsg() and sent in batches with sendmmsg(); our own
-// transmissions are not looped back (PACKET_IGNORE_OUTGOING). Generic receive offload is
-// switched off on the interface. Every frame goes with a virtio_net_hdr (PACKET_VNET_HDR):
-// on receive it says whether the kernel left the checksum unfinished (a local peer such as a
-// veth: VIRTIO_NET_HDR_F_NEEDS_CSUM), and the pipeline completes it, or that it verified it
-// (VIRTIO_NET_HDR_F_DATA_VALID: a netfront whose backend vouched for it), and the pipeline does
-// not verify it again; a peer doing TSO/GSO
-// still hands over TCP super-frames, which the dataplane cuts or passes on as GSO. On send,
-// a guest's TCP super-frame goes out whole with a GSO header and the kernel segments it
-// (or passes it on to a peer that takes GSO).
-//   auto up = Uplink::open("eth0", &err);
-//   up->receive([&](std::span<const std::byte> f, bool csum_blank, bool csum_valid) { ... });
+// daemon/uplink.h — the uplink: where client traffic goes, masqueraded. One interface, two
+// implementations; the pipeline and the dataplane do not know which one they have:
+//   NetfrontUplink (netfront_uplink.h): xfwd's own netfront toward sys-net's backend, the
+//       default in a Xen driver domain (no kernel network driver faces sys-net);
+//   PacketUplink (packet_uplink.h): AF_PACKET on a kernel interface, for a plain Linux machine
+//       and the testbed.
+// Frames are whole Ethernet frames. A received frame may come with a partial checksum
+// (csum_blank: the pipeline completes it) or with the other side's word that it is valid
+// (csum_valid: not verified again); TCP super-frames longer than the MTU can arrive too (the
+// dataplane cuts them for a VM or passes them on as GSO). A frame sent with an UplinkOffload has
+// a partial checksum and, with gso_size, is cut into segments by whatever is below us.
+//   auto up = PacketUplink::open("eth0", &err);   // or NetfrontUplink::open(...)
+//   up->attach(loop, [&](std::span<const std::byte> f, bool csum_blank, bool csum_valid) { ... });
 //   up->send(frame); up->send(super_frame, UplinkOffload{...}); ... up->flush();
 #pragma once
 
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <optional>
 #include <span>
 #include <string>
-#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "packet/addr.h"
 
 namespace xfw::daemon {
+
+class EventLoop;
 
 struct UplinkCounters {
   uint64_t rx_frames = 0, rx_bytes = 0, rx_truncated = 0;
   uint64_t tx_frames = 0, tx_bytes = 0, tx_errors = 0, tx_gso = 0;
 };
 
-// A TCP frame whose checksum the kernel finishes (VIRTIO_NET_HDR_F_NEEDS_CSUM; the frame holds
-// the pseudo-header sum there, packet::set_partial_checksum). With gso_size > 0 the kernel also
-// cuts it into segments of that many payload bytes.
+// A TCP frame whose checksum is left to the uplink (the frame holds the pseudo-header sum there,
+// packet::set_partial_checksum). With gso_size > 0 it is also cut into segments of that many
+// payload bytes.
 struct UplinkOffload {
   uint16_t gso_size = 0;
   bool v6 = false;
@@ -46,39 +45,25 @@ struct UplinkOffload {
 
 class Uplink {
  public:
-  static constexpr std::size_t kBatch = 32;
-  static constexpr std::size_t kMaxFrame = 65536;
+  using Receiver = std::function<void(std::span<const std::byte>, bool csum_blank, bool csum_valid)>;
+  virtual ~Uplink() = default;
 
-  static std::unique_ptr<Uplink> open(const std::string& ifname, std::string* err);
-  ~Uplink();
-  Uplink(const Uplink&) = delete;
-  Uplink& operator=(const Uplink&) = delete;
+  // Registers its fds and timers with the loop (before loop.start()); frames read go to `rx`.
+  virtual void attach(EventLoop& loop, Receiver rx) = 0;
+  [[nodiscard]] virtual const packet::MacAddr& mac() const = 0;
+  [[nodiscard]] virtual std::string name() const = 0;  // "eth0", "netfront vif 0"
+  [[nodiscard]] virtual bool up() const = 0;            // frames can go out now
+  [[nodiscard]] virtual uint32_t mtu() const = 0;
+  // Takes TCP super-frames (UplinkOffload with gso_size) of this family; else the dataplane
+  // cuts them itself.
+  [[nodiscard]] virtual bool takes_gso(bool v6) const = 0;
+  [[nodiscard]] virtual UplinkCounters counters() const = 0;
+  // What `xfwctl status --json` shows under "uplink_status": {"kind": "packet"|"netfront", ...}.
+  [[nodiscard]] virtual nlohmann::json status() const = 0;
 
-  [[nodiscard]] int fd() const { return fd_; }
-  [[nodiscard]] const packet::MacAddr& mac() const { return mac_; }
-  [[nodiscard]] const std::string& name() const { return name_; }
-  [[nodiscard]] const UplinkCounters& counters() const { return c_; }
-  [[nodiscard]] uint32_t mtu() const { return mtu_; }
-
-  // Reads what is waiting (up to `max_batches` batches); returns the number of frames.
-  std::size_t receive(const std::function<void(std::span<const std::byte>, bool csum_blank, bool csum_valid)>& f,
-                      std::size_t max_batches = 4);
-  // Queues a frame; the batch is sent when full or on flush().
-  void send(std::span<const std::byte> frame, const std::optional<UplinkOffload>& gso = std::nullopt);
-  void flush();
-
- private:
-  Uplink() = default;
-  int fd_ = -1;
-  int ifindex_ = 0;
-  std::string name_;
-  packet::MacAddr mac_;
-  UplinkCounters c_;
-  std::vector<std::byte> rx_, tx_;  // kBatch frames each
-  std::vector<uint32_t> tx_len_;
-  std::vector<std::optional<UplinkOffload>> tx_gso_;
-  uint32_t mtu_ = 1500;
-  std::size_t tx_count_ = 0;
+  // Queues a frame; sent when a batch is full or on flush().
+  virtual void send(std::span<const std::byte> frame, const std::optional<UplinkOffload>& offload = std::nullopt) = 0;
+  virtual void flush() = 0;
 };
 
 }  // namespace xfw::daemon

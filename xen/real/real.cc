@@ -253,6 +253,12 @@ std::unique_ptr<EventChannels> open_evtchn(std::string* err) {
 
 std::optional<FrontendHandles> open_frontend(std::string* err) {
   FrontendHandles h;
+  xs_handle* xs = xs_open(0);
+  if (xs == nullptr) {
+    *err = "cannot open XenStore (/dev/xen/xenbus, libxenstore): " + errstr();
+    return std::nullopt;
+  }
+  h.xs = std::make_unique<RealXenStore>(xs);
   xengntshr_handle* g = xengntshr_open(nullptr, 0);
   if (g == nullptr) {
     *err = "cannot open /dev/xen/gntalloc (libxengnttab's gntshr): " + errstr();

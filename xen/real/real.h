@@ -23,9 +23,10 @@ struct Handles {
 
 [[nodiscard]] std::optional<Handles> open(std::string* err);
 
-// What xfwd's netfront needs besides XenStore: pages to share (/dev/xen/gntalloc) and an event
-// channel handle of its own (its fd is read apart from netback's).
+// What xfwd's netfront needs, apart from netback's: its own XenStore connection and event
+// channel handle (their fds are read apart), and pages to share (/dev/xen/gntalloc).
 struct FrontendHandles {
+  std::unique_ptr<XenStore> xs;
   std::unique_ptr<GrantShare> share;
   std::unique_ptr<EventChannels> evt;
 };

@@ -69,6 +69,7 @@ class SimNetback {
   bool raw_hold_mapping(GrantRef ref);
   void raw_release_mappings() { held_.clear(); }
   void raw_notify();
+  [[nodiscard]] int evt_fd() const { return evt_.fd(); }
   SimXenStore& xs() { return xs_; }
   SimGrantTable& gnt() { return gnt_; }
   [[nodiscard]] const std::string& dir() const { return dir_; }

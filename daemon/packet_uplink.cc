@@ -1,4 +1,4 @@
-#include "daemon/uplink.h"
+#include "daemon/packet_uplink.h"
 
 #include <arpa/inet.h>
 #include <linux/ethtool.h>
@@ -12,6 +12,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+
+#include "daemon/event_loop.h"
 
 namespace xfw::daemon {
 namespace {
@@ -34,8 +37,8 @@ constexpr uint8_t VIRTIO_NET_HDR_GSO_TCPV4 = 1, VIRTIO_NET_HDR_GSO_TCPV6 = 4;
 
 }  // namespace
 
-std::unique_ptr<Uplink> Uplink::open(const std::string& ifname, std::string* err) {
-  std::unique_ptr<Uplink> u(new Uplink);
+std::unique_ptr<PacketUplink> PacketUplink::open(const std::string& ifname, std::string* err) {
+  std::unique_ptr<PacketUplink> u(new PacketUplink);
   u->name_ = ifname;
   u->fd_ = ::socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
   if (u->fd_ < 0) return *err = sys_error("uplink: AF_PACKET socket (needs CAP_NET_RAW)"), nullptr;
@@ -80,12 +83,11 @@ std::unique_ptr<Uplink> Uplink::open(const std::string& ifname, std::string* err
   return u;
 }
 
-Uplink::~Uplink() {
+PacketUplink::~PacketUplink() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-std::size_t Uplink::receive(const std::function<void(std::span<const std::byte>, bool, bool)>& f,
-                            std::size_t max_batches) {
+std::size_t PacketUplink::receive(const Receiver& f, std::size_t max_batches) {
   mmsghdr msgs[kBatch];
   iovec iov[kBatch][2];
   virtio_net_hdr vh[kBatch];
@@ -119,7 +121,7 @@ std::size_t Uplink::receive(const std::function<void(std::span<const std::byte>,
   return total;
 }
 
-void Uplink::send(std::span<const std::byte> frame, const std::optional<UplinkOffload>& gso) {
+void PacketUplink::send(std::span<const std::byte> frame, const std::optional<UplinkOffload>& gso) {
   if (frame.size() > kMaxFrame) {
     ++c_.tx_errors;
     return;
@@ -130,7 +132,7 @@ void Uplink::send(std::span<const std::byte> frame, const std::optional<UplinkOf
   tx_len_[tx_count_++] = uint32_t(frame.size());
 }
 
-void Uplink::flush() {
+void PacketUplink::flush() {
   if (tx_count_ == 0) return;
   mmsghdr msgs[kBatch];
   iovec iov[kBatch][2];
@@ -167,6 +169,21 @@ void Uplink::flush() {
     sent += std::size_t(n);
   }
   tx_count_ = 0;
+}
+
+void PacketUplink::attach(EventLoop& loop, Receiver rx) {
+  loop.add_reader(fd_, [this, rx = std::move(rx)] { receive(rx); });
+}
+
+bool PacketUplink::up() const {
+  std::ifstream f("/sys/class/net/" + name_ + "/operstate");
+  std::string s;
+  f >> s;
+  return s == "up" || s == "unknown";  // a TAP or veth without carrier reporting says unknown
+}
+
+nlohmann::json PacketUplink::status() const {
+  return {{"kind", "packet"}, {"interface", name_}, {"mtu", mtu_}};
 }
 
 }  // namespace xfw::daemon
