@@ -77,6 +77,14 @@ void print_summary(const netback::Netback& nb, const daemon::Dataplane& dp) {
   std::printf("TCP super-frames: %llu cut into segments for a VM, %llu to VMs as GSO, %llu to the uplink as GSO\n",
               static_cast<unsigned long long>(dp.segmented()), static_cast<unsigned long long>(dp.gso_to_vms()),
               static_cast<unsigned long long>(dp.gso_to_uplink()));
+  if (const auto* up = dp.uplink()) {
+    const auto c = up->counters();
+    std::printf("uplink: %s %s, %llu frames in, %llu out, %llu dropped\n", up->name().c_str(), up->up() ? "up" : "down",
+                static_cast<unsigned long long>(c.rx_frames), static_cast<unsigned long long>(c.tx_frames),
+                static_cast<unsigned long long>(c.rx_truncated + c.tx_errors));
+    if (const auto st = up->status(); st.contains("drops"))
+      for (const auto& [reason, n] : st["drops"].items()) std::printf("uplink dropped %-21s %llu\n", reason.c_str(), n.get<unsigned long long>());
+  }
   for (std::size_t r = 0; r < daemon::kDropReasons; ++r)
     if (dp.drops()[r])
       std::printf("dropped %-28s %llu\n", firewall::name(firewall::DropReason(r)),
@@ -111,8 +119,8 @@ int main(int argc, char** argv) {
   app.add_option("--sim-tap", sim_taps,
                  "with --xen=sim: a guest NAME=IPV4[,IPV6][@NETNS] whose network is the TAP device xt-NAME (in network namespace NETNS)");
   app.add_option("--sim-uplink", sim_uplink,
-                 "with --xen=sim and [uplink] kind = \"netfront\": a simulated sys-net NAME[@NETNS] behind xfwd's netfront, "
-                 "bridged to the TAP device xt-NAME");
+                 "with --xen=sim and [uplink] kind = \"netfront\": a simulated sys-net behind xfwd's netfront, "
+                 "bridged to the TAP device IFNAME (in network namespace NETNS): IFNAME[@NETNS]");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -137,7 +145,7 @@ int main(int argc, char** argv) {
     const std::string name = sim_uplink.substr(0, sim_uplink.find('@'));
     if (!cfg.uplink.netfront) return fail("--sim-uplink needs [uplink] kind = \"netfront\" in the config");
     if (name.empty() || name.size() > 12 || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos)
-      return fail("--sim-uplink " + sim_uplink + ": NAME must be 1 to 12 of [a-z0-9-]");
+      return fail("--sim-uplink " + sim_uplink + ": IFNAME must be 1 to 12 of [a-z0-9-]");
   }
   if (check_config) {
     std::printf("xfwd: config %s is valid\n", config_path.c_str());

@@ -106,7 +106,7 @@ bool SimTaps::add(const SimTapSpec& spec, std::string* err) {
 
 bool SimTaps::add_uplink(const SimTapSpec& spec, std::string* err) {
   auto g = std::make_unique<Guest>();
-  g->ifname = "xt-" + spec.name;
+  g->ifname = spec.name;
   const int fd = open_tap(g->ifname, spec.netns, err);
   if (fd < 0) return false;
   g->tap = std::make_unique<boost::asio::posix::stream_descriptor>(io_, fd);

@@ -7,9 +7,9 @@
 // the guest comes out of the TAP. Move the TAP into a network namespace and real tools (curl,
 // ping, dig) act as the AppVM (tests/testbed/). Nothing here runs with --xen=real.
 //
-//   xfwd --xen=sim --sim-uplink net@/run/netns/tb-net --config tb.toml   ([uplink] kind = "netfront")
+//   xfwd --xen=sim --sim-uplink eth0@/run/netns/tb-net --config tb.toml   ([uplink] kind = "netfront")
 // makes a simulated sys-net too: domain 2, the backend of xfwd's uplink vif, driven by the
-// simulated Linux netback (xen/sim/netback.h), bridged to the TAP "xt-NAME". xfwd's own netfront
+// simulated Linux netback (xen/sim/netback.h), bridged to the TAP "IFNAME". xfwd's own netfront
 // is then the uplink, as in a Qubes sys-firewall, and the namespace holding the TAP is sys-net.
 #pragma once
 
@@ -41,7 +41,7 @@ class SimTaps {
   SimTaps(boost::asio::io_context& io, xen::sim::SimHypervisor& hv, xen::DomId backend);
   ~SimTaps();
   bool add(const SimTapSpec& spec, std::string* err);
-  // The simulated sys-net behind xfwd's uplink vif ("NAME[@NETNS]"; spec.ip unused).
+  // The simulated sys-net behind xfwd's uplink vif, on the TAP spec.name (spec.ip unused).
   bool add_uplink(const SimTapSpec& spec, std::string* err);
   static constexpr xen::DomId kSysNet{2};
   void start();

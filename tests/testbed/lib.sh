@@ -3,6 +3,8 @@
 #   source tests/testbed/lib.sh; tb_up /path/to/xfwd [XFWD ARGS]; ...; tb_down
 # check NAME CMD... / expect_fail CMD...: the scripts' checks.
 # TB_TOML_EXTRA: more sections for xfwd.toml (e.g. [qubesdb]); TB_FIREWALL_EXTRA: more [firewall] keys; TB_LOG_LEVEL: xfwd's (warn).
+# TB_UPLINK=netfront: the uplink is xfwd's own netfront (as in a Qubes sys-firewall) and the
+# netvm's eth0 a TAP behind the simulated sys-net backend (--sim-uplink); no up0 then.
 # Namespaces (all made here, all removed by tb_down; traffic never leaves them):
 #   $TB-fw        xfwd (--xen=sim), its uplink "up0" (no IPv4 address: xfwd owns it), and
 #                 "xfw0" 10.137.255.254, the firewall VM's own traffic through xfwd
@@ -41,10 +43,15 @@ tb_dnsmasq() {
 tb_netvm_up() {
   for n in fw netvm work untrusted; do ip netns add "$TB-$n"; tb_ns "$n" ip link set lo up; done
   # The uplink: a veth from the firewall to the netvm. The netvm side does no segmentation or
-  # checksum offload, as a real wire delivers whole, checksummed frames.
-  tb_ns fw ip link add up0 type veth peer name eth0 netns "$TB-netvm"
-  tb_ns fw sysctl -qw net.ipv6.conf.up0.disable_ipv6=1
-  tb_ns fw ip link set up0 up
+  # checksum offload, as a real wire delivers whole, checksummed frames. With xfwd's netfront:
+  # a TAP in the netvm, the simulated sys-net's side of the vif.
+  if [ "${TB_UPLINK:-packet}" = netfront ]; then
+    tb_ns netvm ip tuntap add dev eth0 mode tap
+  else
+    tb_ns fw ip link add up0 type veth peer name eth0 netns "$TB-netvm"
+    tb_ns fw sysctl -qw net.ipv6.conf.up0.disable_ipv6=1
+    tb_ns fw ip link set up0 up
+  fi
   tb_ns netvm ip addr add 192.168.100.1/24 dev eth0
   tb_ns netvm ip addr add fd00:100::1/64 dev eth0 nodad
   tb_ns netvm ip link set eth0 up
@@ -62,9 +69,11 @@ tb_netvm_up() {
 tb_up() {
   local xfwd=$1; shift
   tb_netvm_up
+  local uplink='interface = "up0"'
+  [ "${TB_UPLINK:-packet}" = netfront ] && uplink='kind = "netfront"'
   cat > "$TB_DIR/xfwd.toml" <<TOML
 [uplink]
-interface = "up0"
+$uplink
 address = "192.168.100.2"
 gateway = "192.168.100.1"
 address6 = "fd00:100::2"
@@ -275,7 +284,9 @@ tb_start_xfwd() {
   ip netns exec "$TB-fw" "$TB_XFWD" --xen=sim --config "$TB_DIR/xfwd.toml" --log-level "${TB_LOG_LEVEL:-warn}" \
     --control-socket "$TB_DIR/control.sock" --state-dir "$TB_DIR/state" \
     --sim-tap "work=10.137.0.5@/run/netns/$TB-work" \
-    --sim-tap "untrusted=10.137.0.6,fd09:24ef:4179::a89:6@/run/netns/$TB-untrusted" "${TB_XFWD_ARGS[@]}" >> "$TB_DIR/xfwd.out" 2>&1 &
+    --sim-tap "untrusted=10.137.0.6,fd09:24ef:4179::a89:6@/run/netns/$TB-untrusted" \
+    $([ "${TB_UPLINK:-packet}" = netfront ] && echo "--sim-uplink eth0@/run/netns/$TB-netvm") \
+    "${TB_XFWD_ARGS[@]}" >> "$TB_DIR/xfwd.out" 2>&1 &
   TB_XFWD_PID=$!
   for _ in $(seq 200); do tb_ns work ping -c1 -W1 10.137.0.1 >/dev/null 2>&1 && return 0; sleep 0.05; done
   echo "testbed: work cannot reach its gateway"; cat "$TB_DIR/xfwd.out"; return 1
