@@ -68,7 +68,9 @@ cut_pid=$!
 for _ in $(seq 100); do [ -f "$TB_DIR/connected" ] && break; sleep 0.05; done
 sed -i 's/^"10.137.0.5" = .*/"10.137.0.5" = ["action=accept proto=icmp"]/' "$TB_DIR/xfwd.toml"
 kill -HUP "$TB_XFWD_PID"; sleep 0.3; touch "$TB_DIR/reloaded"
-check "rule change cuts the now-forbidden connection" wait "$cut_pid"
+# (on failure: its exit status, 10 connect 11 first write 12 not cut, and what it printed)
+wait_cut() { wait "$cut_pid"; local rc=$?; [ $rc = 0 ] || { echo "exit $rc"; cat "$TB_DIR/cut.out"; }; return $rc; }
+check "rule change cuts the now-forbidden connection" wait_cut
 check "rule change keeps what is still allowed (ping)" tb_ns work ping -c1 -W2 192.168.100.1
 check "rule change applies to new connections" expect_fail tb_ns work curl -s --max-time 3 http://192.168.100.1/
 check "a bad rules file is refused, the rules stay" bash -c "
