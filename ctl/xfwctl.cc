@@ -548,6 +548,15 @@ int main(int argc, char** argv) {
                   r["uplink"].get<std::string>().empty() ? "(none)" : r["uplink"].get<std::string>().c_str(),
                   r["vifs"].get<unsigned long long>(), r["flows"].get<unsigned long long>(),
                   r["flow_limit"].get<unsigned long long>());
+      if (const json& u = r.value("uplink_status", json()); u.is_object() && u.value("kind", "") == "netfront") {
+        std::printf("  %s, backend %s (%s): %s; %llu connects, %llu resets%s%s%s%s\n",
+                    u["frontend"].get<std::string>().c_str(), u["backend"].get<std::string>().c_str(),
+                    u["backend_state"].get<std::string>().c_str(), u["connected"].get<bool>() ? "connected" : "not connected",
+                    u["connects"].get<unsigned long long>(), u["resets"].get<unsigned long long>(),
+                    u["last_reset"].is_string() ? ", the last: " : "",
+                    u["last_reset"].is_string() ? u["last_reset"].get<std::string>().c_str() : "",
+                    u["refused"].get<std::string>().empty() ? "" : "; refused: ", u["refused"].get<std::string>().c_str());
+      }
       if (const json& q = r.value("qubesdb", json()); q.is_object())
         std::printf("qubesdb: %s, %s, rules of %llu clients%s%s\n", q["socket"].get<std::string>().c_str(),
                     q["connected"].get<bool>() ? (q["synced"].get<bool>() ? "connected" : "connected, reading")

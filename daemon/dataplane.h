@@ -98,7 +98,12 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
   void to_vif(netback::VifId v, std::span<const std::byte> f) override;
 
   void from_uplink(std::span<const std::byte> f, bool csum_blank, bool csum_valid = false);
-  void tick() { pipeline_.tick(now_ms()); }
+  void tick() {
+    const bool up = uplink_ && uplink_->up();
+    if (up && !uplink_was_up_) pipeline_.uplink_up();
+    uplink_was_up_ = up;
+    pipeline_.tick(now_ms());
+  }
   void flush() {
     if (uplink_) uplink_->flush();
   }
@@ -144,6 +149,7 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
   std::span<const std::byte> uplink_frame_;
   netback::Netback* nb_ = nullptr;
   Uplink* uplink_ = nullptr;
+  bool uplink_was_up_ = false;
   std::array<uint64_t, kDropReasons> drops_{};
   std::vector<VifStats> vifs_;  // by pipeline slot (netback's + 1; 0: the self TAP)
   SelfTap* self_ = nullptr;

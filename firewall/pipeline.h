@@ -135,6 +135,9 @@ class Pipeline {
   [[nodiscard]] Explanation explain(const std::string& vm, const FlowQuery& q) const;
 
   void tick(int64_t now);  // expiry, ARP for the uplink gateway, DNS for dsthost names
+  // The uplink (re)connected, maybe to a new sys-net: ask for the gateway's MAC at the next tick
+  // (the one known is used until an answer replaces it).
+  void uplink_up() { next_arp_ = next_ns_ = 0; }
 
   // What `xfwctl diagnose` asks: the uplink gateway's MAC (nullopt: it has not answered ARP)
   // and when it was last heard from; a DNS query to each resolver, timed.

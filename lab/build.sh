@@ -153,8 +153,9 @@ build_sysfw() {  # -> $out/sysfw.zst
   cp lab/kernel/modules "$f/etc/xfw/kernel-modules"
   local kd=$f/lib/modules/$kver/kernel/lab
   mkdir -p "$kd"
-  # What modules-load.d loads at boot, and the kernel baseline's (loaded by scenarios/perf.sh).
-  for m in $(grep -v '^#' lab/sysfw/etc/modules-load.d/xfw-lab.conf) $(cat lab/kernel/modules); do
+  # What modules-load.d loads at boot, and the kernel baseline's (loaded by scenarios/perf.sh;
+  # its xen-netfront by kernel_fw_start).
+  for m in $(grep -v '^#' lab/sysfw/etc/modules-load.d/xfw-lab.conf) $(cat lab/kernel/modules) xen-netfront; do
     cp "$(mod "$m")" "$kd/"
   done
   cp "$cache/k/lib/modules/$kver/modules."{builtin,builtin.modinfo,order} "$f/lib/modules/$kver/"

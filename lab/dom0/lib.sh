@@ -313,12 +313,23 @@ soak_checks() {
     sh -c "grep -q 'T fetched' $sl && ! grep -q 'T fetch failed' $sl"
 }
 
-# kernel_fw_start, kernel_fw_stop — Linux sys-firewall in the sys-firewall domain, with xfwd
+# kernel_fw_start, kernel_fw_stop — Linux sys-firewall (kernel netfront uplink, netback, nftables)
+# in the sys-firewall domain, with xfwd
 # stopped (its uplink free): what Qubes sets up, the kernel's xen-netback, forwarding and an
 # nftables ruleset shaped like Qubes' (lab/kernel/qubes.nft, vif script lab/kernel/vif-route-qubes);
 # then back to a sys-firewall xfwd can take over: no netback, no address, no forwarding, no rules.
 kernel_fw_start() {
+  # xfwd's netfront holds the uplink vif; stopped, it leaves it Closed. The kernel's netfront
+  # connects only from a backend in InitWait: once the backend is Closed too, Initialising
+  # asks it back there (Linux netback's "prepare for reconnect"), then the module is loaded.
   fw 'systemctl stop xfwd
+      be=$(xenstore-read device/vif/0/backend)
+      i=0; while [ "$(xenstore-read $be/state)" != 6 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+      xenstore-write device/vif/0/state 1
+      i=0; while [ "$(xenstore-read $be/state)" != 2 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+      modprobe xen-netfront || echo "modprobe xen-netfront failed"
+      i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+      sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1
       for m in $(cat /etc/xfw/kernel-modules); do modprobe $m || echo "modprobe $m failed"; done
       ip addr add 192.168.100.2/24 dev eth0 && ip link set eth0 up && ip route add default via 192.168.100.1
       sysctl -qw net.ipv4.ip_forward=1 && nft -f /etc/xfw/qubes.nft || echo "set-up failed"
@@ -327,7 +338,9 @@ kernel_fw_start() {
 }
 kernel_fw_stop() {
   fw 'kill -- -$(cat /run/vif-watch.pid); nft flush ruleset; sysctl -qw net.ipv4.ip_forward=0; ip addr flush dev eth0
-      rmmod xen-netback || echo "rmmod xen-netback failed"'
+      rmmod xen-netback || echo "rmmod xen-netback failed"
+      rmmod xen-netfront || echo "rmmod xen-netfront failed"'
+  # (the uplink vif is Closed both ends now: a started xfwd takes it through Initialising)
 }
 
 # The hostile netfront on the real Xen (tests/lab/hostile_netfront.cc): the AppVM "hostile"

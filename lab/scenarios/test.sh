@@ -10,6 +10,12 @@ DNSQ='\000\042\022\064\001\000\000\001\000\000\000\000\000\000\003web\007example
 # The topology itself: xfwd only in sys-firewall, under systemd, no kernel netback there.
 check "sys-firewall: xfwd.service active under systemd (PID 1: $(fw 'cat /proc/1/comm'))" xfwd_active
 check "sys-firewall: the kernel's xen-netback is not loaded" fw '! grep -q "^xen_netback " /proc/modules'
+# ...nor its xen-netfront: the uplink is xfwd's own netfront (docs/netfront.md).
+check "sys-firewall: the kernel's xen-netfront is not loaded" fw '! grep -q "^xen_netfront " /proc/modules'
+check "sys-firewall: no kernel network device toward sys-net (/sys/class/net: $(fw 'ls /sys/class/net' | tr '\n' ' '))" \
+  fw '[ -z "$(ls /sys/class/net | grep -vxE "lo|xfw0")" ]'
+check "sys-firewall: the uplink is xfwd's netfront, connected to sys-net's netback ($(fw 'xfwctl status' | sed -n 3p))" \
+  fw 'xfwctl status | grep -q "(Connected): connected"'
 check "sys-firewall: installed from the package ($(fw 'dpkg-query -W xfw'))" fw "dpkg-query -W -f='\${Status}' xfw | grep -q 'install ok installed'"
 sandboxed() {
   fw 'p=$(systemctl show -p MainPID --value xfwd); grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/$p/status' > /tmp/sb.out
@@ -322,6 +328,43 @@ SOAK_HOSTILE=1 soak 120
 soak_checks
 hostile_checks
 say "what hostile printed: $(sed -n 's/.*T hostile \(.*\)/\1/p' /var/log/xen/console/guest-hostile.log | tr '\n' ';')"
+
+# sys-net destroyed and re-created while an AppVM runs. xfwd's netfront loses its backend with
+# the domain; as qubesd does when a netvm starts, dom0 then detaches sys-firewall's dead uplink vif
+# and attaches a new one whose backend is the new sys-net. Nothing is done in sys-firewall or in
+# the AppVM (its script has no hotplug handling): it reports one "T up"/"T down" line, with its
+# uptime, at every change of "a page from sys-net arrives".
+cat > /tmp/netcycle.sh <<'G'
+#!/bin/dash
+printf 'GET / HTTP/1.0\r\n\r\n' > /tmp/req
+was=none; i=0
+while [ $i -lt 300 ]; do
+  if nc -w 2 192.168.100.1 80 < /tmp/req 2>/dev/null | grep -q hello; then now=up; else now=down; fi
+  [ "$now" = "$was" ] || echo "T $now at $(cut -d. -f1 /proc/uptime)s"
+  was=$now; i=$((i + 1)); sleep 1
+done
+G
+LINGER=0
+create netcycle 10.137.0.8 /tmp/netcycle.sh
+wait_for 60 guest_says netcycle "T up"
+check "sys-net restart: the AppVM fetches pages from sys-net" guest_says netcycle "T up"
+pid_before=$(main_pid)
+t=$(date +%s)
+xl destroy sys-net
+wait_for 20 guest_says netcycle "T down"
+check "sys-net restart: the AppVM sees sys-net gone" guest_says netcycle "T down"
+start_sysnet
+xl network-detach sys-firewall 0 > /tmp/detach.out 2>&1
+xl network-attach sys-firewall mac=00:16:3e:5e:6c:01 script=/etc/xen/scripts/vif-bridge backend=sys-net > /tmp/attach.out 2>&1
+say "sys-net re-created, sys-firewall's uplink re-attached, in $(( $(date +%s) - t ))s (detach: $(tr '\n' ' ' < /tmp/detach.out); attach: $(tr '\n' ' ' < /tmp/attach.out))"
+net_back() { [ "$(grep -c 'T up' /var/log/xen/console/guest-netcycle.log)" -ge 2 ]; }
+wait_for 90 net_back
+check "sys-net restart: the AppVM's pages arrive again by themselves ($(fw 'xfwctl status' | sed -n 3p))" net_back
+same_xfwd() { [ -n "$pid_before" ] && [ "$(main_pid)" = "$pid_before" ]; }
+check "sys-net restart: xfwd not restarted (MainPID ${pid_before:-?} -> $(main_pid)), the AppVM's vif kept" same_xfwd
+say "what netcycle saw: $(sed -n 's/.*T \(.*\)/\1/p' /var/log/xen/console/guest-netcycle.log | tr '\n' ';')"
+say "xfwd's journal about the uplink: $(fw 'journalctl -u xfwd -o cat | grep "uplink" | tail -8' | tr '\n' ';')"
+xl destroy netcycle
 
 # sys-firewall itself destroyed and re-created while an AppVM runs. Its netfront loses the vif
 # with the backend domain; as qubesd does when a netvm starts, dom0 then detaches the dead vif
