@@ -14,7 +14,7 @@ check "sys-firewall: the kernel's xen-netback is not loaded" fw '! grep -q "^xen
 check "sys-firewall: the kernel's xen-netfront is not loaded" fw '! grep -q "^xen_netfront " /proc/modules'
 check "sys-firewall: no kernel network device toward sys-net (/sys/class/net: $(fw 'ls /sys/class/net' | tr '\n' ' '))" \
   fw '[ -z "$(ls /sys/class/net | grep -vxE "lo|xfw0")" ]'
-check "sys-firewall: the uplink is xfwd's netfront, connected to sys-net's netback ($(fw 'xfwctl status' | sed -n 3p))" \
+check "sys-firewall: the uplink is xfwd's netfront, connected to sys-net's netback ($(fw 'xfwctl status' | grep -m1 backend))" \
   fw 'xfwctl status | grep -q "(Connected): connected"'
 check "sys-firewall: installed from the package ($(fw 'dpkg-query -W xfw'))" fw "dpkg-query -W -f='\${Status}' xfw | grep -q 'install ok installed'"
 sandboxed() {
@@ -359,7 +359,7 @@ xl network-attach sys-firewall mac=00:16:3e:5e:6c:01 script=/etc/xen/scripts/vif
 say "sys-net re-created, sys-firewall's uplink re-attached, in $(( $(date +%s) - t ))s (detach: $(tr '\n' ' ' < /tmp/detach.out); attach: $(tr '\n' ' ' < /tmp/attach.out))"
 net_back() { [ "$(grep -c 'T up' /var/log/xen/console/guest-netcycle.log)" -ge 2 ]; }
 wait_for 90 net_back
-check "sys-net restart: the AppVM's pages arrive again by themselves ($(fw 'xfwctl status' | sed -n 3p))" net_back
+check "sys-net restart: the AppVM's pages arrive again by themselves ($(fw 'xfwctl status' | grep -m1 backend))" net_back
 same_xfwd() { [ -n "$pid_before" ] && [ "$(main_pid)" = "$pid_before" ]; }
 check "sys-net restart: xfwd not restarted (MainPID ${pid_before:-?} -> $(main_pid)), the AppVM's vif kept" same_xfwd
 say "what netcycle saw: $(sed -n 's/.*T \(.*\)/\1/p' /var/log/xen/console/guest-netcycle.log | tr '\n' ';')"

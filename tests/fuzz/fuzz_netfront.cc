@@ -15,29 +15,15 @@
 
 #include <cstring>
 
+#include "tests/fuzz/reader.h"
+
 #include "netfront/netfront.h"
 #include "xen/sim/netback.h"
 #include "xen/sim/toolstack.h"
 
 using namespace xfw;
 
-namespace {
-
-struct Reader {
-  const uint8_t* p;
-  size_t n;
-  template <class T>
-  T get() {
-    T v{};
-    const size_t k = std::min(sizeof v, n);
-    std::memcpy(&v, p, k);
-    p += k;
-    n -= k;
-    return v;
-  }
-};
-
-}  // namespace
+using fuzz::Reader;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using xen::DomId;

@@ -10,34 +10,13 @@
 // receive buffer).
 #include <cstring>
 
+#include "tests/fuzz/reader.h"
+
 #include "tests/support/world.h"
 
 using namespace xfw;
 
-namespace {
-
-struct Reader {
-  const uint8_t* p;
-  size_t n;
-  template <class T>
-  T get() {
-    T v{};
-    const size_t k = std::min(sizeof v, n);
-    std::memcpy(&v, p, k);
-    p += k;
-    n -= k;
-    return v;
-  }
-  std::span<const uint8_t> bytes(size_t want) {
-    const size_t k = std::min(want, n);
-    std::span<const uint8_t> s(p, k);
-    p += k;
-    n -= k;
-    return s;
-  }
-};
-
-}  // namespace
+using fuzz::Reader;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   testing::World w;
