@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 lab/build.sh "${1:-build/release}" build/lab >/dev/null || exit 1
 log=build/lab/test.log
 start=$(date +%s)
-timeout 1080 lab/run.sh build/lab test > "$log" 2>&1
+timeout 1500 lab/run.sh build/lab test > "$log" 2>&1
 grep -a "XFW-TEST\|XFW-LAB" "$log"
 pass=$(grep -ac "XFW-TEST PASS" "$log"); fail=$(grep -ac "XFW-TEST FAIL" "$log")
 echo "lab: $pass passed, $fail failed in $(( $(date +%s) - start ))s (console: $log)"
