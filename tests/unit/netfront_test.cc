@@ -32,6 +32,13 @@ std::vector<std::byte> frame(std::size_t n, uint8_t seed = 1) {
   return f;
 }
 
+// An extra-info slot as the response it is written over (the rx ring's slots are shared).
+netif_rx_response_t as_response(const netif_extra_info_t& e) {
+  netif_rx_response_t r;
+  std::memcpy(&r, &e, sizeof r);
+  return r;
+}
+
 struct Received {
   std::vector<std::byte> bytes;
   RxFrame meta;
@@ -430,10 +437,8 @@ TEST_F(NetfrontTest, Item4BadRxResponsesDropOneFrameEach) {
          auto first = data_slot(NETRXF_extra_info, 100);
          netif_extra_info_t e{};
          e.type = XEN_NETIF_EXTRA_TYPE_MCAST_ADD;
-         netif_rx_response_t as_rsp;
-         std::memcpy(&as_rsp, &e, sizeof as_rsp);
          ++pending_rsps_;
-         rx_respond({first, as_rsp});
+         rx_respond({first, as_response(e)});
        }},
       {"GSO size 0", DropReason::rx_bad_gso, [&] {
          pending_rsps_ = 0;
@@ -441,10 +446,8 @@ TEST_F(NetfrontTest, Item4BadRxResponsesDropOneFrameEach) {
          netif_extra_info_t e{};
          e.type = XEN_NETIF_EXTRA_TYPE_GSO;
          e.u.gso.type = kGsoTcpV4;
-         netif_rx_response_t as_rsp;
-         std::memcpy(&as_rsp, &e, sizeof as_rsp);
          ++pending_rsps_;
-         rx_respond({first, as_rsp});
+         rx_respond({first, as_response(e)});
        }},
       {"5 extras", DropReason::rx_bad_extra, [&] {
          pending_rsps_ = 0;
@@ -453,11 +456,9 @@ TEST_F(NetfrontTest, Item4BadRxResponsesDropOneFrameEach) {
          e.type = XEN_NETIF_EXTRA_TYPE_GSO;
          e.flags = XEN_NETIF_EXTRA_FLAG_MORE;
          e.u.gso = {1448, kGsoTcpV4, 0, 0};
-         netif_rx_response_t x;
-         std::memcpy(&x, &e, sizeof x);
+         const netif_rx_response_t x = as_response(e);
          e.flags = 0;
-         netif_rx_response_t last;
-         std::memcpy(&last, &e, sizeof last);
+         const netif_rx_response_t last = as_response(e);
          pending_rsps_ += 5;
          rx_respond({first, x, x, x, x, last});
        }},

@@ -234,6 +234,15 @@ class RealGrantShare final : public GrantShare {
   xengntshr_handle* h_;
 };
 
+std::unique_ptr<XenStore> open_xenstore(std::string* err) {
+  xs_handle* xs = xs_open(0);
+  if (xs == nullptr) {
+    *err = "cannot open XenStore (/dev/xen/xenbus, libxenstore): " + errstr();
+    return nullptr;
+  }
+  return std::make_unique<RealXenStore>(xs);
+}
+
 std::unique_ptr<EventChannels> open_evtchn(std::string* err) {
   xenevtchn_handle* e = xenevtchn_open(nullptr, 0);
   if (e == nullptr) {
@@ -253,12 +262,8 @@ std::unique_ptr<EventChannels> open_evtchn(std::string* err) {
 
 std::optional<FrontendHandles> open_frontend(std::string* err) {
   FrontendHandles h;
-  xs_handle* xs = xs_open(0);
-  if (xs == nullptr) {
-    *err = "cannot open XenStore (/dev/xen/xenbus, libxenstore): " + errstr();
-    return std::nullopt;
-  }
-  h.xs = std::make_unique<RealXenStore>(xs);
+  h.xs = open_xenstore(err);
+  if (!h.xs) return std::nullopt;
   xengntshr_handle* g = xengntshr_open(nullptr, 0);
   if (g == nullptr) {
     *err = "cannot open /dev/xen/gntalloc (libxengnttab's gntshr): " + errstr();
@@ -271,13 +276,9 @@ std::optional<FrontendHandles> open_frontend(std::string* err) {
 }
 
 std::optional<Handles> open(std::string* err) {
-  xs_handle* xs = xs_open(0);
-  if (xs == nullptr) {
-    *err = "cannot open XenStore (/dev/xen/xenbus, libxenstore): " + errstr();
-    return std::nullopt;
-  }
   Handles h;
-  h.xs = std::make_unique<RealXenStore>(xs);
+  h.xs = open_xenstore(err);
+  if (!h.xs) return std::nullopt;
   xengnttab_handle* g = xengnttab_open(nullptr, 0);
   if (g == nullptr) {
     *err = "cannot open /dev/xen/gntdev (libxengnttab): " + errstr();
