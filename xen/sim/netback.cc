@@ -149,8 +149,10 @@ void SimNetback::collect_tx() {
       f.flags = first.flags;
       int extras = 0;
       if (first.flags & NETTXF_extra_info) {
+        netif_tx_request_t slot;  // an extra-info slot is a request slot holding a smaller struct
+        RING_COPY_REQUEST(&tx_, tx_.req_cons++, &slot);
         netif_extra_info_t e;
-        RING_COPY_REQUEST(&tx_, tx_.req_cons++, reinterpret_cast<netif_tx_request_t*>(&e));
+        std::memcpy(&e, &slot, sizeof e);
         f.gso_size = e.u.gso.size;
         f.gso_type = e.u.gso.type;
         ++extras;
