@@ -21,7 +21,9 @@ void NetfrontUplink::attach(EventLoop& loop, Receiver rx) {
     nf_->on_events(now());
     pass(loop);
   });
-  loop.add_deadline([this] { return nf_->next_deadline(); }, [this] { nf_->on_timer(now()); });
+  loop.add_deadline([this] { return nf_->next_deadline(); }, [this, &loop] {
+    if (nf_->on_timer(now())) pass(loop);
+  });
 }
 
 // One bounded pass per turn of the loop, as netback's vifs get: a busy uplink never keeps the

@@ -150,6 +150,7 @@ build_sysfw() {  # -> $out/sysfw.zst
   cp lab/kernel/qubes.nft "$f/etc/xfw/qubes.nft"
   install -m 755 lab/kernel/vif-route-qubes "$f/etc/xfw/vif-route-qubes"
   install -m 755 lab/vif-watch "$f/usr/local/sbin/vif-watch"
+  install -m 755 lab/uplink-watch "$f/usr/local/sbin/uplink-watch"
   cp lab/kernel/modules "$f/etc/xfw/kernel-modules"
   local kd=$f/lib/modules/$kver/kernel/lab
   mkdir -p "$kd"

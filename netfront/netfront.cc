@@ -112,6 +112,24 @@ void Netfront::teardown() {
 }
 
 // Item 14: strict parsing, and only what both ends offer.
+// What another frontend of this vif may have left that we do not write: the kernel's netfront,
+// when it had the vif before xfwd (Linux sys-firewall, or the lab's kernel baseline), writes
+// queue-N/ directories and multi-queue-num-queues for more than one queue, split event
+// channels, XDP headroom. Left there, Linux's netback would read them as ours (two queues at
+// the old ring references: "mapping shared-frames failed").
+bool Netfront::remove_foreign_keys(xen::XsTxn t) {
+  static constexpr const char* kForeign[] = {"multi-queue-num-queues", "event-channel-tx", "event-channel-rx",
+                                             "feature-xdp", "xdp-headroom", "ctrl-ring-ref",
+                                             "event-channel-ctrl", "feature-no-csum-offload"};
+  bool ok = true;
+  for (const char* k : kForeign) ok &= xs_.rm(t, fe_ + "/" + k);
+  if (const auto children = xs_.directory(t, fe_)) {
+    for (const auto& c : *children)
+      if (c.starts_with("queue-")) ok &= xs_.rm(t, fe_ + "/" + c);
+  }
+  return ok;
+}
+
 bool Netfront::connect(std::string* why) {
   auto flag = [&](const char* k, bool* out) {
     const auto v = read(be_ + "/" + k);
@@ -144,7 +162,7 @@ bool Netfront::connect(std::string* why) {
   for (int attempt = 0; attempt < 8; ++attempt) {
     const auto t = xs_.transaction_start();
     if (!t) break;
-    bool ok = true;
+    bool ok = remove_foreign_keys(*t);
     for (const auto& [k, v] : keys) ok &= xs_.write(*t, fe_ + "/" + k, v);
     ok &= xs_.write(*t, fe_ + "/state", std::to_string(int(XenbusState::connected)));
     const auto end = xs_.transaction_end(*t, ok);
@@ -271,15 +289,12 @@ bool Netfront::poll(TimePoint now) {
   return pass == Link::Pass::more_work;
 }
 
-void Netfront::on_timer(TimePoint now) {
+bool Netfront::on_timer(TimePoint now) {
   if (hold_until_ && now >= *hold_until_) {
     hold_until_.reset();
     reconcile(now);
   }
-  if (link_ && link_->wake_at() && now >= *link_->wake_at()) {
-    while (poll(now)) {
-    }
-  }
+  return link_ && link_->wake_at() && now >= *link_->wake_at();
 }
 
 std::optional<TimePoint> Netfront::next_deadline() const {

@@ -22,7 +22,8 @@
 //   Netfront nf(xs, share, evt, {}); nf.start(&err);
 //   on xs.watch_fd() readable: nf.on_xenstore(now)
 //   on evt.fd() readable: nf.on_events(now); while (nf.poll(now)) {}
-//   at nf.next_deadline(): nf.on_timer(now)
+//   at nf.next_deadline(): if (nf.on_timer(now)) while (nf.poll(now)) {}
+//   (the loops over poll() one pass per turn of the caller's loop, to share it fairly)
 //   nf.send(frame, offload); nf.flush();
 // Single-threaded; nothing here blocks or throws on backend input.
 #pragma once
@@ -81,7 +82,7 @@ class Netfront {
   bool on_xenstore(TimePoint now);
   void on_events(TimePoint now);
   bool poll(TimePoint now);  // one pass over the link; true if work is left
-  void on_timer(TimePoint now);
+  bool on_timer(TimePoint now);  // true if a pass is due (a masked event channel's time is up)
   [[nodiscard]] std::optional<TimePoint> next_deadline() const;
 
   void set_receiver(RxHandler rx) { rx_ = std::move(rx); }
@@ -101,6 +102,7 @@ class Netfront {
   bool pick_device();
   bool read_keys(std::string* why);
   bool connect(std::string* why);
+  bool remove_foreign_keys(xen::XsTxn t);
   void teardown();
   void reset(TimePoint now);  // after a fatal link error
   void set_state(xen::XenbusState s);

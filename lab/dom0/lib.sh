@@ -313,34 +313,88 @@ soak_checks() {
     sh -c "grep -q 'T fetched' $sl && ! grep -q 'T fetch failed' $sl"
 }
 
-# kernel_fw_start, kernel_fw_stop — Linux sys-firewall (kernel netfront uplink, netback, nftables)
-# in the sys-firewall domain, with xfwd
-# stopped (its uplink free): what Qubes sets up, the kernel's xen-netback, forwarding and an
-# nftables ruleset shaped like Qubes' (lab/kernel/qubes.nft, vif script lab/kernel/vif-route-qubes);
-# then back to a sys-firewall xfwd can take over: no netback, no address, no forwarding, no rules.
-kernel_fw_start() {
-  # xfwd's netfront holds the uplink vif; stopped, it leaves it Closed. The kernel's netfront
-  # connects only from a backend in InitWait: once the backend is Closed too, Initialising
-  # asks it back there (Linux netback's "prepare for reconnect"), then the module is loaded.
+# uplink_to_kernel — xfwd stopped and its uplink vif handed to the kernel's xen-netfront (eth0).
+# xfwd's netfront, stopped, leaves the vif Closed. The kernel's netfront connects only from a
+# backend in InitWait: once the backend is Closed too, Initialising asks it back there (Linux
+# netback's "prepare for reconnect"), then the module is loaded.
+uplink_to_kernel() {
   fw 'systemctl stop xfwd
-      be=$(xenstore-read device/vif/0/backend)
-      i=0; while [ "$(xenstore-read $be/state)" != 6 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-      xenstore-write device/vif/0/state 1
-      i=0; while [ "$(xenstore-read $be/state)" != 2 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+      for n in $(xenstore-list device/vif); do
+        be=$(xenstore-read device/vif/$n/backend)
+        i=0; while [ "$(xenstore-read $be/state)" != 6 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+        xenstore-write device/vif/$n/state 1
+        i=0; while [ "$(xenstore-read $be/state)" != 2 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+      done
       modprobe xen-netfront || echo "modprobe xen-netfront failed"
       i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-      sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1
+      sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1'
+}
+# uplink_to_xfwd — the kernel's netfront unbound from the vif (it closes it: Closed both ends, a
+# started xfwd takes it through Initialising), then unloaded (xenbus holds a reference on the
+# module for as long as a device is bound to it).
+uplink_to_xfwd() {
+  fw 'for d in /sys/bus/xen/drivers/vif/vif-*; do [ -e "$d" ] && echo "${d##*/}" > /sys/bus/xen/drivers/vif/unbind; done
+      rmmod xen-netfront || echo "rmmod xen-netfront failed"'
+}
+
+# kernel_fw_start, kernel_fw_stop — Linux sys-firewall in the sys-firewall domain, xfwd stopped:
+# the kernel's netfront as the uplink, configured as Qubes' udev rule does it (uplink-watch), the
+# kernel's xen-netback (vif-watch runs Qubes' vif script, lab/kernel/vif-route-qubes), forwarding
+# and an nftables ruleset shaped like Qubes' (lab/kernel/qubes.nft); then back to a sys-firewall
+# xfwd can take over: no netback, no netfront, no address, no forwarding, no rules.
+kernel_fw_start() {
+  fw 'setsid /usr/local/sbin/uplink-watch > /var/log/uplink-watch.log 2>&1 < /dev/null &
+      echo $! > /run/uplink-watch.pid'
+  uplink_to_kernel
+  fw 'i=0; while ! ip -4 addr show dev eth0 | grep -q inet && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
       for m in $(cat /etc/xfw/kernel-modules); do modprobe $m || echo "modprobe $m failed"; done
-      ip addr add 192.168.100.2/24 dev eth0 && ip link set eth0 up && ip route add default via 192.168.100.1
       sysctl -qw net.ipv4.ip_forward=1 && nft -f /etc/xfw/qubes.nft || echo "set-up failed"
       setsid /usr/local/sbin/vif-watch /etc/xfw/vif-route-qubes > /var/log/vif-watch.log 2>&1 < /dev/null &
       echo $! > /run/vif-watch.pid'
 }
 kernel_fw_stop() {
-  fw 'kill -- -$(cat /run/vif-watch.pid); nft flush ruleset; sysctl -qw net.ipv4.ip_forward=0; ip addr flush dev eth0
-      rmmod xen-netback || echo "rmmod xen-netback failed"
-      rmmod xen-netfront || echo "rmmod xen-netfront failed"'
-  # (the uplink vif is Closed both ends now: a started xfwd takes it through Initialising)
+  fw 'kill -- -$(cat /run/vif-watch.pid) -$(cat /run/uplink-watch.pid); nft flush ruleset; sysctl -qw net.ipv4.ip_forward=0
+      for i in $(ls /sys/class/net | grep ^eth); do ip addr flush dev $i; done
+      rmmod xen-netback || echo "rmmod xen-netback failed"'
+  uplink_to_xfwd
+}
+
+# sys-net destroyed and re-created while an AppVM runs (lab/scenarios/test.sh, perf.sh).
+# netcycle_start NAME IP — an AppVM that reports one "T up"/"T down" line, with its uptime, at
+# every change of "a page from sys-net arrives"; it has no hotplug handling of its own.
+netcycle_start() {
+  cat > /tmp/netcycle.sh <<'G'
+#!/bin/dash
+printf 'GET / HTTP/1.0\r\n\r\n' > /tmp/req
+was=none
+while :; do
+  if nc -w 2 192.168.100.1 80 < /tmp/req 2>/dev/null | grep -q hello; then now=up; else now=down; fi
+  [ "$now" = "$was" ] || echo "T $now at $(cut -d. -f1 /proc/uptime)s"
+  was=$now; sleep 1
+done
+G
+  LINGER=0 create "$1" "$2" /tmp/netcycle.sh
+}
+# netcycle_saw NAME WHAT N — the AppVM reported "T WHAT" at least N times.
+netcycle_saw() { [ "$(grep -c "T $2" "/var/log/xen/console/guest-$1.log")" -ge "$3" ]; }
+# sysnet_restart NAME — sys-net destroyed; once the AppVM NAME sees it gone, sys-net created
+# again and, as qubesd does when a netvm starts, sys-firewall's dead uplink vif detached and a
+# new one attached, whose backend is the new sys-net. Nothing is done in sys-firewall.
+sysnet_restart() {
+  local t; t=$(date +%s)
+  xl destroy sys-net
+  wait_for 20 netcycle_saw "$1" down 1
+  start_sysnet
+  xl network-detach sys-firewall 0 > /tmp/detach.out 2>&1
+  xl network-attach sys-firewall mac=00:16:3e:5e:6c:01 script=/etc/xen/scripts/vif-bridge backend=sys-net > /tmp/attach.out 2>&1
+  say "sys-net re-created, sys-firewall's uplink re-attached, in $(( $(date +%s) - t ))s (detach: $(tr '\n' ' ' < /tmp/detach.out); attach: $(tr '\n' ' ' < /tmp/attach.out))"
+  wait_for 90 netcycle_saw "$1" up 2
+}
+# netcycle_outage NAME — seconds of the AppVM's uptime from its first "T down" to its next "T up"
+# ("none" if pages never came back).
+netcycle_outage() {
+  sed -n 's/.*T \([a-z]*\) at \([0-9]*\)s.*/\1 \2/p' "/var/log/xen/console/guest-$1.log" |
+    awk '$1 == "down" && !d { d = $2 } $1 == "up" && d { print $2 - d; found = 1; exit } END { if (!found) print "none" }'
 }
 
 # The hostile netfront on the real Xen (tests/lab/hostile_netfront.cc): the AppVM "hostile"

@@ -1,9 +1,16 @@
-# Side by side in one boot, in sys-firewall (sourced by dom0's init): xfwd (its package, under
-# systemd) and Linux sys-firewall — the kernel's xen-netback, forwarding and an nftables ruleset
-# shaped like Qubes' (lab/kernel/qubes.nft, vif script lab/kernel/vif-route-qubes) — same AppVM
-# image, same sys-net. iperf3 3.12, 10 s each: TCP both ways, UDP with 18-byte payloads (64-byte
-# frames) both ways. For each figure also sys-firewall's CPU time (xl list, all its vCPUs).
-# xfw.order=kernel-first on the kernel command line runs the kernel first (default xfwd first).
+# Side by side in one boot, in sys-firewall (sourced by dom0's init), same AppVM image, same
+# sys-net, three ways:
+#   xfwd         xfwd (its package, under systemd) with its own netfront as the uplink — the lab's
+#                sys-firewall as it boots, no kernel network driver toward another domain;
+#   xfwd-packet  the same xfwd with kind = "packet": AF_PACKET on eth0, the kernel's xen-netfront;
+#   kernel       Linux sys-firewall — the kernel's netfront, xen-netback, forwarding and an
+#                nftables ruleset shaped like Qubes' (lib.sh kernel_fw_start).
+# iperf3 3.12, 10 s each: TCP both ways, UDP with 18-byte payloads (64-byte frames) both ways. For
+# each figure also sys-firewall's CPU time (xl list, all its vCPUs). Then, for xfwd and for Linux
+# sys-firewall, sys-net destroyed and re-created under a running AppVM (lib.sh sysnet_restart):
+# how long until its pages arrive again, by themselves.
+# xfw.order=kernel-first on the kernel command line runs the three in the reverse order (default
+# xfwd first).
 order=$(sed -n 's/.*xfw\.order=\([^ ]*\).*/\1/p' /proc/cmdline)
 cat > /tmp/perf.sh <<'G'
 #!/bin/dash
@@ -15,10 +22,12 @@ tcp() { echo "B $name"; iperf3 -c 192.168.100.1 -t 10 "$@" > /tmp/o 2>&1
 udp() { echo "B $name"; iperf3 -c 192.168.100.1 -t 10 -u -l 18 -b 0 "$@" > /tmp/o 2>&1
         awk -v n="$name" '/receiver/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\/[0-9]+$/) {
                split($i, a, "/"); split($3, t, "-"); print "R " n, int((a[2] - a[1]) / t[2]), (a[2] - a[1]) * 64 } }' /tmp/o; }
-name=tcp-up; tcp
-name=tcp-down; tcp -R
-name=udp-up; udp
-name=udp-down; udp -R
+# "E name what iperf3 said" when it printed no receiver line.
+err() { grep -q receiver /tmp/o || echo "E $name $(tail -n 3 /tmp/o | tr '\n' ' ')"; }
+name=tcp-up; tcp; err
+name=tcp-down; tcp -R; err
+name=udp-up; udp; err
+name=udp-down; udp -R; err
 G
 fw_cpu() { xl list sys-firewall | awk 'NR == 2 { print $6 }'; }
 # run_perf VM — the AppVM runs /tmp/perf.sh; prints "name value cpu_seconds bytes" per figure,
@@ -29,13 +38,14 @@ run_perf() {
   log=/var/log/xen/console/guest-$vm.log seen=0
   : > "/tmp/$vm.res"
   for _ in $(seq 1200); do
-    n=$(grep -c '^[BR] ' "$log" 2>/dev/null)
+    n=$(grep -c '^[BRE] ' "$log" 2>/dev/null)
     while [ "$seen" -lt "$n" ]; do
       seen=$((seen + 1))
-      line=$(grep '^[BR] ' "$log" | sed -n "${seen}p")
+      line=$(grep '^[BRE] ' "$log" | sed -n "${seen}p")
       case "$line" in
         B*) c0=$(fw_cpu) ;;
         R*) set -- $line; echo "$2 $3 $(echo "$(fw_cpu) $c0" | awk '{ printf "%.2f", $1 - $2 }') $4" >> "/tmp/$vm.res" ;;
+        E*) say "$vm: iperf3 gave no figure: $line" ;;
       esac
     done
     grep -q XFW-GUEST-END "$log" 2>/dev/null && break
@@ -45,34 +55,64 @@ run_perf() {
   sed "s/^/  $vm: /" "/tmp/$vm.res"
 }
 
+# restart_probe NAME IP WHO — sys-net restarted under the AppVM NAME: "XFW-RESTART WHO SECONDS".
+restart_probe() {
+  netcycle_start "$1" "$2"
+  wait_for 60 netcycle_saw "$1" up 1
+  sysnet_restart "$1"
+  echo "XFW-RESTART $3 $(netcycle_outage "$1") (what $1 saw: $(sed -n 's/.*T \(.*\)/\1/p' /var/log/xen/console/guest-$1.log | tr '\n' ';'))"
+  xl destroy "$1"
+}
 with_xfwd() {
-  say "xfwd (xfwd.service in sys-firewall)"
+  say "xfwd (xfwd.service in sys-firewall, its own netfront)"
   run_perf perf
   for c in "vifs --json" "stats"; do fw "xfwctl $c"; done
   say "sys-firewall memory with xfwd: $(fw 'echo "xfwd RSS $(ps -o rss= -C xfwd) kB;" $(free -m | sed -n 2p)')"
+  restart_probe netcycle 10.137.0.8 xfwd
+}
+with_xfwd_packet() {
+  say "xfwd with AF_PACKET on the kernel's netfront (kind = \"packet\", interface eth0)"
+  uplink_to_kernel
+  fw 'cp /etc/xfw/xfwd.toml /run/xfwd.toml.netfront
+      sed -i "s/^kind = \"netfront\"/kind = \"packet\"\ninterface = \"eth0\"/" /etc/xfw/xfwd.toml
+      systemctl start xfwd'
+  wait_for 60 xfwd_active
+  run_perf pperf
+  fw 'xfwctl stats | grep -i uplink'
+  fw 'systemctl stop xfwd; cp /run/xfwd.toml.netfront /etc/xfw/xfwd.toml'
+  uplink_to_xfwd
+  fw 'systemctl start xfwd'
+  wait_for 60 xfwd_active
 }
 with_kernel() {
-  say "Linux sys-firewall (kernel xen-netback + nftables in sys-firewall)"
+  say "Linux sys-firewall (the kernel's netfront, xen-netback and nftables in sys-firewall)"
   kernel_fw_start
   run_perf kperf
   fw 'nft list ruleset | grep -E "counter packets [1-9]"' | sed 's/^/  nft: /'
   say "sys-firewall memory with the kernel's netback: $(fw 'free -m | sed -n 2p')"
+  restart_probe kcycle 10.137.0.9 kernel
+  say "sys-firewall's uplink-watch: $(fw 'tr "\n" ";" < /var/log/uplink-watch.log')"
   kernel_fw_stop
+  fw 'systemctl start xfwd'
+  wait_for 60 xfwd_active
 }
 if [ "$order" = kernel-first ]; then
-  with_kernel
-  fw 'systemctl start xfwd'
-  with_xfwd
+  with_kernel; with_xfwd_packet; with_xfwd
 else
-  with_xfwd
-  with_kernel
+  with_xfwd; with_xfwd_packet; with_kernel
 fi
 
-say "side by side (same boot, ${order:-xfwd-first}): Linux sys-firewall vs xfwd in sys-firewall"
-awk 'FNR == NR { k[$1] = $2; kc[$1] = $3; kb[$1] = $4; next }
-     { r = (k[$1] > 0) ? sprintf("%.2f", $2 / k[$1]) : "-";
-       per = ($1 ~ /^tcp/) ? "GB" : "Mpkt"; d = ($1 ~ /^tcp/) ? 1e9 : 64e6;
-       kcpu = (kb[$1] > 0) ? sprintf("%.1f", kc[$1] / (kb[$1] / d)) : "-";
-       xcpu = ($4 > 0) ? sprintf("%.1f", $3 / ($4 / d)) : "-";
-       printf "XFW-PERF %-9s kernel %9s xfwd %9s ratio %5s | sys-firewall CPU-s per %-4s kernel %6s xfwd %6s\n",
-              $1, k[$1], $2, r, per, kcpu, xcpu }' /tmp/kperf.res /tmp/perf.res
+say "side by side (same boot, ${order:-xfwd-first}): Linux sys-firewall, xfwd with the kernel's netfront, xfwd with its own"
+# XFW-PERF NAME kernel K xfwd-packet P xfwd X | xfwd/kernel R xfwd/xfwd-packet Q | CPU-s/UNIT kernel KC xfwd-packet PC xfwd XC
+awk 'FILENAME ~ /kperf/ { k[$1] = $2; kc[$1] = $3; kb[$1] = $4; next }
+     FILENAME ~ /pperf/ { p[$1] = $2; pc[$1] = $3; pb[$1] = $4; next }
+     { x[$1] = $2; xc[$1] = $3; xb[$1] = $4 }
+     function val(a) { return (a == "") ? "-" : a }
+     function ratio(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "-" }
+     function per(c, b, d) { return (b > 0) ? sprintf("%.1f", c / (b / d)) : "-" }
+     END { split("tcp-up tcp-down udp-up udp-down", names, " ")
+       for (i = 1; i <= 4; i++) { n = names[i]; unit = (n ~ /^tcp/) ? "GB" : "Mpkt"; d = (n ~ /^tcp/) ? 1e9 : 64e6
+         printf "XFW-PERF %-9s kernel %9s xfwd-packet %9s xfwd %9s | xfwd/kernel %5s xfwd/xfwd-packet %5s | CPU-s/%-4s kernel %6s xfwd-packet %6s xfwd %6s\n",
+                n, val(k[n]), val(p[n]), val(x[n]), ratio(x[n], k[n]), ratio(x[n], p[n]), unit,
+                per(kc[n], kb[n], d), per(pc[n], pb[n], d), per(xc[n], xb[n], d) } }' \
+  /tmp/kperf.res /tmp/pperf.res /tmp/perf.res

@@ -31,6 +31,7 @@ check "sys-firewall: xfwctl is refused for a user outside group xfw (bob)" bob_r
 # the upload; both compare against the same 2 MB the AppVMs carry (/ref.bin).
 net 'setsid sh -c "while true; do sleep 600 | nc -l -p 9000 > /dev/null; done" > /dev/null 2>&1 &'
 net 'setsid sh -c "sleep 600 | nc -l -p 9001 > /tmp/up.bin" > /dev/null 2>&1 &'
+net 'echo "restarts: not yet" > /srv/www/restarts'  # what the AppVMs poll across xfwd's restarts
 
 cat > /tmp/work.sh <<G
 #!/bin/dash
@@ -64,10 +65,12 @@ printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 192.168.100.1 443 > /tmp/a 2>&1
 grep -q "hello from sys-net" /tmp/a && echo "T allowed ok" || echo "T allowed FAILED: $(head -c 200 /tmp/a)"
 ip addr add 10.137.0.99/32 dev eth0
 ping -c2 -W2 -I 10.137.0.99 192.168.100.1 > /tmp/spoof 2>&1; grep -q "bytes from" /tmp/spoof || echo "T spoof ok"
-# Requests every 2 s while dom0 kills xfwd, restarts it and stops it (the watchdog's case).
-get() { printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 192.168.100.1 443 > /tmp/get 2>&1; grep -q hello /tmp/get; }
-i=0; ok=0; while [ $i -lt 45 ]; do sleep 2; get && ok=$((ok+1)); i=$((i+1)); done
-get && echo "T after-restarts ok ($ok of 45 requests answered)" || echo "T after-restarts FAILED: the last request got $(head -c 200 /tmp/get) ($ok of 45 answered)"
+# Requests every 2 s while dom0 kills xfwd, restarts it and stops it (the watchdog's case), until
+# sys-net's page says the three are over (dom0 writes that after the last; at most 150 rounds:
+# a fixed number of rounds ran out before the last restart on a slow run).
+get() { printf 'GET /restarts HTTP/1.0\r\n\r\n' | nc -w 2 192.168.100.1 443 > /tmp/get 2>&1; grep -q "restarts:" /tmp/get; }
+i=0; ok=0; while [ $i -lt 150 ]; do sleep 2; i=$((i+1)); get || continue; ok=$((ok+1)); grep -q "restarts: over" /tmp/get && break; done
+grep -q "restarts: over" /tmp/get && echo "T after-restarts ok ($ok of $i requests answered)" || echo "T after-restarts FAILED: the last request got $(head -c 200 /tmp/get) ($ok of $i answered)"
 G
 LINGER=300
 t0=$(date +%s)
@@ -128,6 +131,7 @@ old=$(main_pid); fw 'kill -STOP $(systemctl show -p MainPID --value xfwd)'; t=$(
 wait_for 45 back_up "$old"
 check "SIGSTOP: the watchdog had xfwd restarted in $(( $(date +%s) - t ))s (WatchdogSec=20)" back_up "$old"
 check "the journal says the watchdog fired" fw 'journalctl -u xfwd -o cat | grep -i watchdog'
+net 'echo "restarts: over" > /srv/www/restarts'
 for vm in untrusted third; do wait_for 120 guest_says $vm "T after-restarts"; done
 for vm in untrusted third; do
   check "$vm: served across the three restarts: $(guest_line $vm after-restarts)" guest_says $vm "T after-restarts ok"
@@ -248,12 +252,12 @@ say "what dl printed: $(sed -n 's/.*T \(.*\)/\1/p' $dlog | tr '\n' ';')"
 xl destroy dl
 # QubesDB, the rest of what dom0 writes: a bad rule, the resolvers, the client addresses, and
 # the VM-side daemon restarted. The AppVM reports one line at every change of "port 443
-# answers" and of "what 10.139.1.1 says web.example.test is".
+# answers" and of "what 10.139.1.1 says web.example.test is", until it is destroyed.
 cat > /tmp/qdb.sh <<'G'
 #!/bin/dash
 printf 'GET / HTTP/1.0\r\n\r\n' > /tmp/req
 web=; dns=; i=0
-while [ $i -lt 240 ]; do
+while :; do
   nc -w 2 192.168.100.1 443 < /tmp/req > /tmp/w 2>&1
   if grep -q hello /tmp/w; then w=open; else w=closed; fi
   [ "$w" = "$web" ] || echo "T web $w at $(cut -d. -f1 /proc/uptime)s"
@@ -306,10 +310,13 @@ reconnected() { fw 'xfwctl status --json' | tr -d ' \n' | grep -q '"connected":t
 check "QubesDB: xfwd reconnected to the restarted daemon" reconnected
 set_firewall 10.137.0.10 drop "action=accept specialtarget=dns"
 wait_for 20 seen "web closed" 2
-# Failed once in about ten lab runs, cause not found yet: on failure, what xfwd and dom0's
-# daemon saw.
+# Failed once in about ten lab runs, cause not found yet (scenarios/qdbloop.sh repeats the
+# restart and the change); on failure, each hop: the AppVM's probe, sys-firewall's daemon,
+# xfwd, dom0's daemon.
 cut_after_restart() {
   seen "web closed" 2 && return 0
+  echo "the AppVM's probe: $(grep "T " $qlog | tail -2 | tr '\n' ';') (xl: $(xl list qdb 2>&1 | tail -1))"
+  echo "sys-firewall's qubes-db holds: $(fw 'qubesdb-multiread /qubes-firewall/10.137.0.10/ 2>&1' | tr '\n' ';')"
   echo "xfwd:"; fw 'journalctl -u xfwd -o cat | grep QubesDB | tail -4'
   echo "xfwctl:"; fw 'xfwctl rules list 10.137.0.10 | head -3'
   echo "dom0's daemon:"; tail -3 /var/log/qubes/qubesdb.sys-firewall.log
@@ -329,37 +336,17 @@ soak_checks
 hostile_checks
 say "what hostile printed: $(sed -n 's/.*T hostile \(.*\)/\1/p' /var/log/xen/console/guest-hostile.log | tr '\n' ';')"
 
-# sys-net destroyed and re-created while an AppVM runs. xfwd's netfront loses its backend with
-# the domain; as qubesd does when a netvm starts, dom0 then detaches sys-firewall's dead uplink vif
-# and attaches a new one whose backend is the new sys-net. Nothing is done in sys-firewall or in
-# the AppVM (its script has no hotplug handling): it reports one "T up"/"T down" line, with its
-# uptime, at every change of "a page from sys-net arrives".
-cat > /tmp/netcycle.sh <<'G'
-#!/bin/dash
-printf 'GET / HTTP/1.0\r\n\r\n' > /tmp/req
-was=none; i=0
-while [ $i -lt 300 ]; do
-  if nc -w 2 192.168.100.1 80 < /tmp/req 2>/dev/null | grep -q hello; then now=up; else now=down; fi
-  [ "$now" = "$was" ] || echo "T $now at $(cut -d. -f1 /proc/uptime)s"
-  was=$now; i=$((i + 1)); sleep 1
-done
-G
-LINGER=0
-create netcycle 10.137.0.8 /tmp/netcycle.sh
-wait_for 60 guest_says netcycle "T up"
-check "sys-net restart: the AppVM fetches pages from sys-net" guest_says netcycle "T up"
+# sys-net destroyed and re-created while an AppVM runs (lib.sh sysnet_restart): xfwd's netfront
+# loses its backend with the domain, dom0 attaches a new uplink vif; nothing is done in
+# sys-firewall or in the AppVM. (perf.sh does the same with Linux sys-firewall.)
+netcycle_start netcycle 10.137.0.8
+wait_for 60 netcycle_saw netcycle up 1
+check "sys-net restart: the AppVM fetches pages from sys-net" netcycle_saw netcycle up 1
 pid_before=$(main_pid)
-t=$(date +%s)
-xl destroy sys-net
-wait_for 20 guest_says netcycle "T down"
-check "sys-net restart: the AppVM sees sys-net gone" guest_says netcycle "T down"
-start_sysnet
-xl network-detach sys-firewall 0 > /tmp/detach.out 2>&1
-xl network-attach sys-firewall mac=00:16:3e:5e:6c:01 script=/etc/xen/scripts/vif-bridge backend=sys-net > /tmp/attach.out 2>&1
-say "sys-net re-created, sys-firewall's uplink re-attached, in $(( $(date +%s) - t ))s (detach: $(tr '\n' ' ' < /tmp/detach.out); attach: $(tr '\n' ' ' < /tmp/attach.out))"
-net_back() { [ "$(grep -c 'T up' /var/log/xen/console/guest-netcycle.log)" -ge 2 ]; }
-wait_for 90 net_back
-check "sys-net restart: the AppVM's pages arrive again by themselves ($(fw 'xfwctl status' | grep -m1 backend))" net_back
+sysnet_restart netcycle
+check "sys-net restart: the AppVM saw sys-net gone" netcycle_saw netcycle down 1
+check "sys-net restart: the AppVM's pages arrive again by themselves, after $(netcycle_outage netcycle) s ($(fw 'xfwctl status' | grep -m1 backend))" \
+  netcycle_saw netcycle up 2
 same_xfwd() { [ -n "$pid_before" ] && [ "$(main_pid)" = "$pid_before" ]; }
 check "sys-net restart: xfwd not restarted (MainPID ${pid_before:-?} -> $(main_pid)), the AppVM's vif kept" same_xfwd
 say "what netcycle saw: $(sed -n 's/.*T \(.*\)/\1/p' /var/log/xen/console/guest-netcycle.log | tr '\n' ';')"

@@ -257,6 +257,27 @@ TEST_F(NetfrontTest, Item14MacAndBackendComeFromTheToolstackOnly) {
   EXPECT_NE(nf->status(now).refused.find("backend is not"), std::string::npos);
 }
 
+// The vif had another frontend before (the kernel's netfront, with two queues): what it left in
+// our directory is removed when we connect, else the backend reads it as ours (Linux: two
+// queues at the old ring references).
+TEST_F(NetfrontTest, Item14KeysAnotherFrontendLeftAreRemoved) {
+  const std::string fe = "/local/domain/2/device/vif/0";
+  ts.create_domain(kNet, "sys-net");
+  ts.create_domain(kFw, "sys-firewall");
+  ts.add_vif({.backend = kNet, .frontend = kFw, .devid = 0, .mac = "00:16:3e:5e:6c:00", .ip = "", .rate = std::nullopt});
+  for (const auto& [k, v] : {std::pair{"multi-queue-num-queues", "2"}, std::pair{"queue-0/tx-ring-ref", "8"},
+                             std::pair{"queue-1/event-channel", "9"}, std::pair{"xdp-headroom", "256"}})
+    ASSERT_TRUE(xs.write(xen::kNoTxn, fe + "/" + k, v));
+  backend = std::make_unique<SimNetback>(hv, kNet, kFw, 0, SimNetbackOptions{});
+  backend->step();
+  make_frontend();
+  ASSERT_TRUE(nf->connected()) << "backend state " << backend->state();
+  for (const char* k : {"multi-queue-num-queues", "queue-0", "queue-1", "xdp-headroom"})
+    EXPECT_FALSE(xs.read(xen::kNoTxn, fe + "/" + k).has_value()) << k;
+  EXPECT_EQ(xs.read(xen::kNoTxn, fe + "/mac"), "00:16:3e:5e:6c:00");  // the toolstack's keys stay
+  expect_traffic();
+}
+
 TEST_F(NetfrontTest, Item15BackendClosesThenComesBack) {
   boot();
   backend->close();
@@ -617,8 +638,26 @@ TEST_F(NetfrontTest, Item11EventStormIsBackedOff) {
   EXPECT_LT(s.counters.events - before, 50u);  // masked: most kicks never reach us
   EXPECT_GT(s.counters.spurious_events, 8u);
   ASSERT_TRUE(nf->next_deadline().has_value());  // the unmask, later
+  EXPECT_FALSE(nf->on_timer(now));                // not yet
+  EXPECT_TRUE(nf->on_timer(*nf->next_deadline()));  // then a pass is due: the caller runs it
   advance(300ms);
   expect_traffic();
+}
+
+// Item 11: a backend that fills every RX buffer gets one bounded pass per poll(), so the
+// daemon's loop turns between passes (the vifs and the other fds are served meanwhile).
+TEST_F(NetfrontTest, Item11AFullRxRingIsServedInBoundedPasses) {
+  boot();
+  got.clear();
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(backend->send(frame(100, uint8_t(i))));
+  nf->on_events(now);
+  ASSERT_TRUE(nf->poll(now));  // more left after the first pass
+  EXPECT_EQ(got.size(), 64u);  // rx_budget frames, no more
+  int passes = 1;
+  while (nf->poll(now)) ++passes;
+  pump();
+  EXPECT_EQ(got.size(), 200u);
+  EXPECT_GE(passes, 3);
 }
 
 // Item 12: a backend that stops answering stalls nothing: full ring, frames dropped, counted.

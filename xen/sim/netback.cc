@@ -84,6 +84,13 @@ bool SimNetback::step() {
 
 void SimNetback::connect() {
   auto key = [&](const char* k) { return xs_.read(kNoTxn, fe_dir_ + "/" + k).value_or(""); };
+  // Linux reads the frontend's multi-queue-num-queues (1 when absent); it offers no
+  // multi-queue-max-queues here, and more than 1 is "guest requested N queues, exceeding the
+  // maximum of 1": fatal.
+  if (const auto q = key("multi-queue-num-queues"); !q.empty() && q != "1") {
+    set_state(5);
+    return;
+  }
   tx_map_ = gnt_.map(frontend_, GrantRef{uint32_t(std::strtoul(key("tx-ring-ref").c_str(), nullptr, 10))});
   rx_map_ = gnt_.map(frontend_, GrantRef{uint32_t(std::strtoul(key("rx-ring-ref").c_str(), nullptr, 10))});
   port_ = evt_.bind_interdomain(frontend_,
