@@ -4,7 +4,7 @@
 # them within 20 s. On a miss, each hop: sys-firewall's daemon, xfwd's journal, dom0's daemon.
 loops=$(sed -n 's/.*xfw\.loops=\([0-9]*\).*/\1/p' /proc/cmdline)
 missed=0
-shown() { fw 'xfwctl rules list 10.137.0.10' | grep -q "dstports=$1-$1"; }
+shown() { fw 'xfwctl rules list 10.137.0.10' | grep -Eq "accept +- +tcp +$1 "; }  # NO ACTION HOST PROTOCOL PORT(S)
 for i in $(seq "${loops:-20}"); do
   fw 'systemctl restart qubes-db'
   pause=$(echo "0 1 3 8" | cut -d' ' -f$(( i % 4 + 1 )))
