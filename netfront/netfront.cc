@@ -111,7 +111,6 @@ void Netfront::teardown() {
   healthy_since_.reset();
 }
 
-// Item 14: strict parsing, and only what both ends offer.
 // What another frontend of this vif may have left that we do not write: the kernel's netfront,
 // when it had the vif before xfwd (Linux sys-firewall, or the lab's kernel baseline), writes
 // queue-N/ directories and multi-queue-num-queues for more than one queue, split event
@@ -130,6 +129,7 @@ bool Netfront::remove_foreign_keys(xen::XsTxn t) {
   return ok;
 }
 
+// Item 14: strict parsing, and only what both ends offer.
 bool Netfront::connect(std::string* why) {
   auto flag = [&](const char* k, bool* out) {
     const auto v = read(be_ + "/" + k);

@@ -23,7 +23,7 @@
 //   on xs.watch_fd() readable: nf.on_xenstore(now)
 //   on evt.fd() readable: nf.on_events(now); while (nf.poll(now)) {}
 //   at nf.next_deadline(): if (nf.on_timer(now)) while (nf.poll(now)) {}
-//   (the loops over poll() one pass per turn of the caller's loop, to share it fairly)
+//   (a daemon runs each poll() pass in its own turn of its loop, so the other fds get theirs)
 //   nf.send(frame, offload); nf.flush();
 // Single-threaded; nothing here blocks or throws on backend input.
 #pragma once

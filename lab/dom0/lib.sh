@@ -329,15 +329,18 @@ uplink_to_kernel() {
       i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
       sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1'
 }
-# uplink_to_xfwd — the kernel's netfront unbound from the vif (it closes it: Closed both ends, a
-# started xfwd takes it through Initialising), then unloaded (xenbus holds a reference on the
-# module for as long as a device is bound to it).
+# uplink_to_xfwd — the kernel's netfront unbound from the vif (it closes it: Closed both ends, xfwd
+# takes it through Initialising), then unloaded (xenbus holds a reference on the module for as
+# long as a device is bound to it); xfwd started again, with whatever /etc/xfw/xfwd.toml says.
 uplink_to_xfwd() {
   fw 'for d in /sys/bus/xen/drivers/vif/vif-*; do [ -e "$d" ] && echo "${d##*/}" > /sys/bus/xen/drivers/vif/unbind; done
-      rmmod xen-netfront || echo "rmmod xen-netfront failed"'
+      rmmod xen-netfront || echo "rmmod xen-netfront failed"
+      systemctl start xfwd'
+  wait_for 60 xfwd_active
 }
 
-# kernel_fw_start, kernel_fw_stop — Linux sys-firewall in the sys-firewall domain, xfwd stopped:
+# kernel_fw_start, kernel_fw_stop — Linux sys-firewall in the sys-firewall domain, xfwd stopped
+# (started again by kernel_fw_stop):
 # the kernel's netfront as the uplink, configured as Qubes' udev rule does it (uplink-watch), the
 # kernel's xen-netback (vif-watch runs Qubes' vif script, lab/kernel/vif-route-qubes), forwarding
 # and an nftables ruleset shaped like Qubes' (lab/kernel/qubes.nft); then back to a sys-firewall

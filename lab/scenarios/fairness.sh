@@ -60,7 +60,7 @@ fair() {
 with_xfwd() { say "xfwd (xfwd.service in sys-firewall)"; fair xfwd; fw 'xfwctl stats' | head -20; }
 with_kernel() { say "Linux sys-firewall (kernel xen-netback + nftables)"; kernel_fw_start; fair kernel; kernel_fw_stop; }
 if [ "$order" = kernel-first ]; then
-  with_kernel; fw 'systemctl start xfwd'; wait_for 30 xfwd_active; with_xfwd
+  with_kernel; with_xfwd
 else
   with_xfwd; with_kernel
 fi

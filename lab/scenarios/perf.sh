@@ -81,8 +81,6 @@ with_xfwd_packet() {
   fw 'xfwctl stats | grep -i uplink'
   fw 'systemctl stop xfwd; cp /run/xfwd.toml.netfront /etc/xfw/xfwd.toml'
   uplink_to_xfwd
-  fw 'systemctl start xfwd'
-  wait_for 60 xfwd_active
 }
 with_kernel() {
   say "Linux sys-firewall (the kernel's netfront, xen-netback and nftables in sys-firewall)"
@@ -93,8 +91,6 @@ with_kernel() {
   restart_probe kcycle 10.137.0.9 kernel
   say "sys-firewall's uplink-watch: $(fw 'tr "\n" ";" < /var/log/uplink-watch.log')"
   kernel_fw_stop
-  fw 'systemctl start xfwd'
-  wait_for 60 xfwd_active
 }
 if [ "$order" = kernel-first ]; then
   with_kernel; with_xfwd_packet; with_xfwd
