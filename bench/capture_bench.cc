@@ -12,6 +12,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -58,11 +59,11 @@ int main(int argc, char** argv) {
   daemon::Dataplane dp(c, 7);
   dp.vif_up({netback::VifId{0, 1}, xen::DomId{5}, 0, "work", kClientMac, xen::IpList{{packet::Ipv4Addr{{10, 137, 0, 5}}}, {}}});
   dp.vif_up({netback::VifId{1, 1}, xen::DomId{6}, 0, "other", kClientMac, xen::IpList{{packet::Ipv4Addr{{10, 137, 0, 6}}}, {}}});
-  dp.from_uplink(hex({2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 6, 0, 1, 8, 0, 6, 4, 0, 2, 2, 0, 0, 0, 0, 1,
-                      192, 168, 100, 1, 2, 0, 0, 0, 0, 2, 192, 168, 100, 2}), false);
+  dp.from_uplink(writable(hex({2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 6, 0, 1, 8, 0, 6, 4, 0, 2, 2, 0, 0, 0, 0, 1,
+                               192, 168, 100, 1, 2, 0, 0, 0, 0, 2, 192, 168, 100, 2})), false);
   // The flow: work's first datagram goes out (no uplink attached: it is dropped after the
   // pipeline), then the answers come back.
-  dp.from_guest(netback::VifId{0, 1}, udp(Ip4{"10.137.0.5", "192.0.2.1"}, 40000, 9999, Bytes(64 - 42)), {});
+  dp.from_guest(netback::VifId{0, 1}, writable(udp(Ip4{"10.137.0.5", "192.0.2.1"}, 40000, 9999, Bytes(64 - 42))), {});
   const auto sink = std::make_shared<Sink>();
   nlohmann::json req{{"target", "work"}};
   if (which == "other") req["target"] = "other";
@@ -74,7 +75,13 @@ int main(int argc, char** argv) {
     dp.captures().add(std::get<daemon::CaptureSpec>(spec), sink);
   }
   const Bytes back = udp(Ip4{"192.0.2.1", "192.168.100.2", 64, router_mac, uplink_mac}, 9999, 40000, Bytes(64 - 42));
-  for (long i = 0; i < n; ++i) dp.from_uplink(back, false);
+  // Each frame lands in the uplink's receive buffer first (the netfront's copy out of the shared
+  // page, AF_PACKET's recvmmsg), where the pipeline rewrites it.
+  Bytes rx(back.size());
+  for (long i = 0; i < n; ++i) {
+    std::copy(back.begin(), back.end(), rx.begin());
+    dp.from_uplink(rx, false);
+  }
   const uint64_t forwarded = dp.uplink_forwarded();  // (and the ARP reply before them)
   std::printf("%s: %ld frames, %llu from the uplink forwarded, %llu bytes of capture events\n", which.c_str(), n,
               static_cast<unsigned long long>(forwarded), static_cast<unsigned long long>(sink->bytes));

@@ -17,7 +17,9 @@ std::string vm_label(const netback::VifInfo& v) {  // its name, else its address
 }  // namespace
 
 Dataplane::Dataplane(firewall::PipelineConfig cfg, uint64_t seed)
-    : pipeline_(std::move(cfg), *this, seed) {}
+    : pipeline_(std::move(cfg), *this, seed) {
+  uplink_copy_.reserve(firewall::Pipeline::kMaxFrame);
+}
 
 void Dataplane::vif_up(const netback::VifInfo& v) {
   netback::VifInfo info = v;
@@ -45,10 +47,10 @@ void Dataplane::attach_self(SelfTap& tap, packet::Ipv4Addr addr) {
   pipeline_.vif_up(info);
 }
 
-void Dataplane::from_self(std::span<const std::byte> f) {
+void Dataplane::from_self(std::span<std::byte> f) {
   if (captures_.active()) captures_.frame(Tap::from_vm, kSelf, f);
   from_vm_ = kSelf;
-  count(pipeline_.from_client(kSelf, f, {}, now_ms()), vifs_.empty() ? nullptr : &vifs_[0], f);
+  count(pipeline_.from_client_in_place(kSelf, f, {}, now_ms()), vifs_.empty() ? nullptr : &vifs_[0], f);
   from_vm_.reset();
 }
 
@@ -104,19 +106,23 @@ std::string Dataplane::drop_summary(int seconds) {
   return s;
 }
 
-void Dataplane::from_guest(netback::VifId v, std::span<const std::byte> f, netback::TxFlags fl) {
+void Dataplane::from_guest(netback::VifId v, std::span<std::byte> f, netback::TxFlags fl) {
   const auto id = to_pipeline(v);
   VifStats* s = id.slot < vifs_.size() ? &vifs_[id.slot] : nullptr;
   if (captures_.active()) captures_.frame(Tap::from_vm, id, f);
   from_vm_ = id;
-  count(pipeline_.from_client(id, f, fl, now_ms()), s, f);
+  count(pipeline_.from_client_in_place(id, f, fl, now_ms()), s, f);
   from_vm_.reset();
 }
 
-void Dataplane::from_uplink(std::span<const std::byte> f, bool csum_blank, bool csum_valid) {
-  if (captures_.active()) captures_.frame(Tap::from_uplink, std::nullopt, f);
-  uplink_frame_ = f;
-  const auto r = pipeline_.from_uplink(f, now_ms(), csum_blank, csum_valid);
+void Dataplane::from_uplink(std::span<std::byte> f, bool csum_blank, bool csum_valid) {
+  if (captures_.active()) {
+    captures_.frame(Tap::from_uplink, std::nullopt, f);
+    // The pipeline rewrites f; the from_uplink_to_vm tap shows the frame as it was read.
+    uplink_copy_.assign(f.begin(), f.end());
+    uplink_frame_ = uplink_copy_;
+  }
+  const auto r = pipeline_.from_uplink_in_place(f, now_ms(), csum_blank, csum_valid);
   uplink_frame_ = {};
   if (!r) ++uplink_forwarded_;
   count(r, nullptr, f);

@@ -87,17 +87,18 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
   }
   // The firewall VM's own TAP, as a client with address `addr` (rules keyed "self").
   void attach_self(SelfTap& tap, packet::Ipv4Addr addr);
-  void from_self(std::span<const std::byte> f);
+  void from_self(std::span<std::byte> f);
 
   // netback::FrameSink
   void vif_up(const netback::VifInfo& v) override;
   void vif_down(netback::VifId v) override;
-  void from_guest(netback::VifId v, std::span<const std::byte> f, netback::TxFlags fl) override;
+  void from_guest(netback::VifId v, std::span<std::byte> f, netback::TxFlags fl) override;
   // firewall::Egress
   void to_uplink(std::span<const std::byte> f, uint16_t gso_size) override;
   void to_vif(netback::VifId v, std::span<const std::byte> f) override;
 
-  void from_uplink(std::span<const std::byte> f, bool csum_blank, bool csum_valid = false);
+  // A frame the uplink received into its own buffer: rewritten there, as netback's are.
+  void from_uplink(std::span<std::byte> f, bool csum_blank, bool csum_valid = false);
   void tick() {
     const bool up = uplink_ && uplink_->up();
     if (up && !uplink_was_up_) pipeline_.uplink_up();
@@ -147,6 +148,7 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
   // frame read from the uplink.
   std::optional<netback::VifId> from_vm_;
   std::span<const std::byte> uplink_frame_;
+  std::vector<std::byte> uplink_copy_;  // the frame as read, while a capture runs
   netback::Netback* nb_ = nullptr;
   Uplink* uplink_ = nullptr;
   bool uplink_was_up_ = false;

@@ -262,13 +262,13 @@ int main(int argc, char** argv) {
   if (!nb.start(&err)) return fail(err);
   daemon::EventLoop loop(io, *xs, *evt, nb);
   if (uplink) {
-    uplink->attach(loop, [&](std::span<const std::byte> f, bool csum_blank, bool csum_valid) {
+    uplink->attach(loop, [&](std::span<std::byte> f, bool csum_blank, bool csum_valid) {
       dp.from_uplink(f, csum_blank, csum_valid);
     });
   }
   if (self_tap) {
     loop.add_reader(self_tap->fd(), [&] {
-      self_tap->receive([&](std::span<const std::byte> f) { dp.from_self(f); });
+      self_tap->receive([&](std::span<std::byte> f) { dp.from_self(f); });
     });
   }
   loop.add_periodic(std::chrono::milliseconds(250), [&] { dp.tick(); });

@@ -90,7 +90,7 @@ SelfTap::~SelfTap() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void SelfTap::receive(const std::function<void(std::span<const std::byte>)>& f) {
+void SelfTap::receive(const std::function<void(std::span<std::byte>)>& f) {
   for (int i = 0; i < 64; ++i) {
     const ssize_t n = ::read(fd_, buf_.data(), buf_.size());
     if (n <= 0) return;

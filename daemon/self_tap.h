@@ -31,7 +31,7 @@ class SelfTap {
   [[nodiscard]] int fd() const { return fd_; }
   [[nodiscard]] const packet::MacAddr& mac() const { return mac_; }
   // Reads every waiting frame (at most 64) and hands each to `f`.
-  void receive(const std::function<void(std::span<const std::byte>)>& f);
+  void receive(const std::function<void(std::span<std::byte>)>& f);  // each frame in its buffer, to rewrite
   void send(std::span<const std::byte> frame);
   [[nodiscard]] uint64_t write_errors() const { return write_errors_; }
 

@@ -10,7 +10,7 @@
 // dataplane cuts them for a VM or passes them on as GSO). A frame sent with an UplinkOffload has
 // a partial checksum and, with gso_size, is cut into segments by whatever is below us.
 //   auto up = PacketUplink::open("eth0", &err);   // or NetfrontUplink::open(...)
-//   up->attach(loop, [&](std::span<const std::byte> f, bool csum_blank, bool csum_valid) { ... });
+//   up->attach(loop, [&](std::span<std::byte> f, bool csum_blank, bool csum_valid) { ... });
 //   up->send(frame); up->send(super_frame, UplinkOffload{...}); ... up->flush();
 #pragma once
 
@@ -45,7 +45,9 @@ struct UplinkOffload {
 
 class Uplink {
  public:
-  using Receiver = std::function<void(std::span<const std::byte>, bool csum_blank, bool csum_valid)>;
+  // A frame received into the uplink's own memory (not shared with anyone): the receiver may
+  // rewrite it in place; valid during the call.
+  using Receiver = std::function<void(std::span<std::byte>, bool csum_blank, bool csum_valid)>;
   virtual ~Uplink() = default;
 
   // Registers its fds and timers with the loop (before loop.start()); frames read go to `rx`.

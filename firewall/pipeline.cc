@@ -78,12 +78,19 @@ DropReason drop_reason(const Decision& d) {
 
 std::optional<DropReason> Pipeline::from_client(netback::VifId vif, std::span<const std::byte> frame,
                                                 netback::TxFlags flags, int64_t now) {
+  if (frame.size() > buf_.size()) return DropReason::malformed;
+  std::memcpy(buf_.data(), frame.data(), frame.size());
+  return from_client_in_place(vif, std::span(buf_.data(), frame.size()), flags, now);
+}
+
+std::optional<DropReason> Pipeline::from_client_in_place(netback::VifId vif, std::span<std::byte> frame,
+                                                         netback::TxFlags flags, int64_t now) {
   if (vif.slot >= clients_.size() || !clients_[vif.slot] || !(clients_[vif.slot]->id == vif))
     return DropReason::vif_gone;
   const Client& c = *clients_[vif.slot];
-  if (frame.size() > buf_.size()) return DropReason::malformed;
-  std::memcpy(buf_.data(), frame.data(), frame.size());
-  const std::span<std::byte> f(buf_.data(), frame.size());
+  if (frame.size() > kMaxFrame) return DropReason::malformed;
+  frame_ = frame;
+  const std::span<std::byte> f = frame;
 
   auto parsed = packet::parse(f);
   if (!std::holds_alternative<packet::Parsed>(parsed)) return DropReason::malformed;
@@ -148,7 +155,7 @@ std::optional<DropReason> Pipeline::client_fragment(const Client& c, packet::Par
       !(ct_.flow(id).orig.src == nat::src_of(p)))
     return DropReason::fragment_no_flow;
   const nat::Flow& fl = ct_.flow(id);
-  const std::span<std::byte> f(buf_.data(), p.l3_end);
+  const std::span<std::byte> f(frame_.data(), p.l3_end);
   if (!(fl.nat_dst == fl.orig.dst)) nat::set_dst(f, p, fl.nat_dst, 0);
   nat::set_src(f, p, ct_.uplink(false), 0);
   return send_uplink(p);
@@ -191,7 +198,7 @@ std::optional<DropReason> Pipeline::forward_new(const Client& c, packet::Parsed&
   if (p.proto == tcp && !p.fragment) (void)ct_.in_window(id, true, segment_of(p));  // the opening SYN
   ct_.seen(id, true, p.tcp_flags, now);
   if (p.fragment) frags_out_.remember(p, id, now);
-  const std::span<std::byte> f(buf_.data(), p.l3_end);
+  const std::span<std::byte> f(frame_.data(), p.l3_end);
   if (!(nat_dst == k.dst)) nat::set_dst(f, p, nat_dst, p.dport);
   nat::set_src(f, p, ct_.uplink(k.v6), ct_.flow(id).nat_port);
   return send_uplink(p, gso_size);
@@ -205,7 +212,7 @@ std::optional<DropReason> Pipeline::refuse(const Client& c, const packet::Parsed
   // a RST to a segment of one of them would end the connection the restart is to keep.
   const bool awaiting_rules = saved_ && !adopting_;
   if (!cfg_.reject || awaiting_rules || !p.has_l4 || nat::is_icmp_error(p)) return why;
-  const std::span<const std::byte> f(buf_.data(), p.l3_end);
+  const std::span<const std::byte> f(frame_.data(), p.l3_end);
   std::size_t n = 0;
   if (p.proto == tcp) {
     if (!(p.tcp_flags & kRst)) n = packet::tcp_rst(reply_, f, p);
@@ -220,7 +227,7 @@ std::optional<DropReason> Pipeline::refuse(const Client& c, const packet::Parsed
 
 // The client answers a packet of one of its flows with an ICMP error (e.g. port unreachable).
 std::optional<DropReason> Pipeline::client_icmp_error(const Client& c, packet::Parsed& p, int64_t now) {
-  const std::span<std::byte> f(buf_.data(), p.l3_end);
+  const std::span<std::byte> f(frame_.data(), p.l3_end);
   auto q = nat::quoted(f, p);
   if (!q) return DropReason::icmp_error_no_flow;
   const nat::Key qk = nat::key_of(*q);  // remote -> client: the reply direction, un-NATed
@@ -236,7 +243,7 @@ std::optional<DropReason> Pipeline::client_icmp_error(const Client& c, packet::P
 std::optional<DropReason> Pipeline::send_uplink(packet::Parsed& p, uint16_t gso_size) {
   const auto& next_hop = p.l3 == packet::L3::ipv6 ? gateway6_mac_ : gateway_mac_;
   if (!next_hop) return DropReason::uplink_gateway_unknown;
-  const std::span<std::byte> f(buf_.data(), p.l3_end);
+  const std::span<std::byte> f(frame_.data(), p.l3_end);
   if (!nat::decrement_ttl(f, p)) return DropReason::ttl_exceeded;
   set_macs(f, *next_hop, cfg_.uplink_mac, p);
   if (is_super_frame(p)) packet::set_partial_checksum(f, p);
@@ -250,7 +257,14 @@ std::optional<DropReason> Pipeline::from_uplink(std::span<const std::byte> frame
                                                 bool csum_blank, bool csum_valid) {
   if (frame.size() > buf_.size()) return DropReason::malformed;
   std::memcpy(buf_.data(), frame.data(), frame.size());
-  auto parsed = packet::parse(std::span(buf_.data(), frame.size()));
+  return from_uplink_in_place(std::span(buf_.data(), frame.size()), now, csum_blank, csum_valid);
+}
+
+std::optional<DropReason> Pipeline::from_uplink_in_place(std::span<std::byte> frame, int64_t now,
+                                                         bool csum_blank, bool csum_valid) {
+  if (frame.size() > kMaxFrame) return DropReason::malformed;
+  frame_ = frame;
+  auto parsed = packet::parse(frame);
   if (!std::holds_alternative<packet::Parsed>(parsed)) return DropReason::malformed;
   packet::Parsed& p = std::get<packet::Parsed>(parsed);
   const bool v6 = p.l3 == packet::L3::ipv6;
@@ -265,8 +279,8 @@ std::optional<DropReason> Pipeline::from_uplink(std::span<const std::byte> frame
   if (client_by_addr(nat::src_of(p)) || known_clients_.count(nat::src_of(p).b))
     return DropReason::uplink_from_client_address;
   if (p.refused_option) return DropReason::ip_option_refused;
-  if (csum_blank && !is_super_frame(p)) nat::complete_checksum(std::span(buf_.data(), p.l3_end), p);
-  if (const auto why = not_trackable(std::span(buf_.data(), p.l3_end), p, csum_blank || csum_valid)) return *why;
+  if (csum_blank && !is_super_frame(p)) nat::complete_checksum(std::span(frame_.data(), p.l3_end), p);
+  if (const auto why = not_trackable(std::span(frame_.data(), p.l3_end), p, csum_blank || csum_valid)) return *why;
   if (!v6 && p.proto == udp && p.has_l4 && !p.fragment && p.sport == 53 && HostResolver::is_our_port(p.dport))
     return dns_response(p, now);
   if (p.later_fragment) return uplink_fragment(p, now);
@@ -279,7 +293,7 @@ std::optional<DropReason> Pipeline::from_uplink(std::span<const std::byte> frame
   ct_.seen(id, false, p.tcp_flags, now);
   if (p.fragment) frags_in_.remember(p, id, now);
   const nat::Flow& fl = ct_.flow(id);
-  const std::span<std::byte> f(buf_.data(), p.l3_end);
+  const std::span<std::byte> f(frame_.data(), p.l3_end);
   nat::set_dst(f, p, fl.orig.src, fl.orig.sport);
   if (!(fl.nat_dst == fl.orig.dst)) nat::set_src(f, p, fl.orig.dst, fl.orig.dport);  // DNS
   return send_client(id, p);
@@ -291,14 +305,14 @@ std::optional<DropReason> Pipeline::uplink_fragment(packet::Parsed& p, int64_t n
   if (id == nat::ConnTrack::kNone || !ct_.flow(id).live || !(ct_.flow(id).nat_dst == nat::src_of(p)))
     return DropReason::fragment_no_flow;
   const nat::Flow& fl = ct_.flow(id);
-  const std::span<std::byte> f(buf_.data(), p.l3_end);
+  const std::span<std::byte> f(frame_.data(), p.l3_end);
   nat::set_dst(f, p, fl.orig.src, 0);
   if (!(fl.nat_dst == fl.orig.dst)) nat::set_src(f, p, fl.orig.dst, 0);
   return send_client(id, p);
 }
 
 std::optional<DropReason> Pipeline::uplink_icmp_error(packet::Parsed& p, int64_t now) {
-  const std::span<std::byte> f(buf_.data(), p.l3_end);
+  const std::span<std::byte> f(frame_.data(), p.l3_end);
   auto q = nat::quoted(f, p);
   if (!q) return DropReason::icmp_error_no_flow;
   const nat::Key qk = nat::key_of(*q);  // uplink -> remote: what we sent
@@ -318,7 +332,7 @@ std::optional<DropReason> Pipeline::send_client(uint32_t flow_id, packet::Parsed
       clients_[fl.vif_slot]->id.gen != fl.vif_gen)
     return DropReason::vif_gone;
   const Client& c = *clients_[fl.vif_slot];
-  const std::span<std::byte> f(buf_.data(), p.l3_end);
+  const std::span<std::byte> f(frame_.data(), p.l3_end);
   if (!nat::decrement_ttl(f, p)) return DropReason::ttl_exceeded;
   set_macs(f, c.mac, kGatewayMac, p);
   if (is_super_frame(p)) packet::set_partial_checksum(f, p);

@@ -94,14 +94,23 @@ class Pipeline {
   void vif_up(const netback::VifInfo& vif, int64_t now = 0);
   void vif_down(netback::VifId vif);
 
-  // A frame from a client; nullopt when it was forwarded or answered.
+  // A frame from a client; nullopt when it was forwarded or answered. The frame is copied into
+  // the pipeline's own buffer and rewritten there.
   std::optional<DropReason> from_client(netback::VifId vif, std::span<const std::byte> frame,
                                         netback::TxFlags flags, int64_t now);
+  // The same, rewriting `frame` itself (the data path's: netback's scratch and the uplink's
+  // receive buffer are private copies already); what goes out is a span of it, valid as long
+  // as the caller keeps it. At most kMaxFrame bytes.
+  std::optional<DropReason> from_client_in_place(netback::VifId vif, std::span<std::byte> frame,
+                                                 netback::TxFlags flags, int64_t now);
+  static constexpr std::size_t kMaxFrame = 65536 + 64;
   // A frame read from the uplink interface; csum_blank: its transport checksum is unfinished
   // (the kernel's TP_STATUS_CSUMNOTREADY), complete it; csum_valid: the kernel verified it
   // (TP_STATUS_CSUM_VALID). Otherwise it is verified here, as Linux's conntrack does.
   std::optional<DropReason> from_uplink(std::span<const std::byte> frame, int64_t now,
                                         bool csum_blank = false, bool csum_valid = false);
+  std::optional<DropReason> from_uplink_in_place(std::span<std::byte> frame, int64_t now,
+                                                 bool csum_blank = false, bool csum_valid = false);
 
   // Replaces a VM's rules at once. Flows of the VM that the new rules forbid are cut; the
   // others continue. Returns how many were cut.
@@ -238,7 +247,8 @@ class Pipeline {
   bool adopting_ = false;
   int64_t adopt_until_ = 0;
   AdoptStats adopt_stats_;
-  std::vector<std::byte> buf_;       // the frame being rewritten
+  std::vector<std::byte> buf_;       // from_client's and from_uplink's copy
+  std::span<std::byte> frame_;       // the frame being rewritten (buf_ or the caller's)
   std::vector<std::byte> reply_;     // a reply built by a stage
 };
 

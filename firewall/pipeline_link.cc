@@ -84,7 +84,7 @@ void Pipeline::probe_resolvers(int64_t now) {
 }
 
 std::optional<DropReason> Pipeline::dns_response(const packet::Parsed& p, int64_t now) {
-  const auto msg = std::span<const std::byte>(buf_.data() + p.l4_off + 8, p.l4_len() - 8u);
+  const auto msg = std::span<const std::byte>(frame_.data() + p.l4_off + 8, p.l4_len() - 8u);
   const auto r = dns::parse_response(msg);
   if (!r) return DropReason::dns_response_bad;
   for (auto& pr : probes_)  // an answer to diagnose's question: from the server asked, to our port

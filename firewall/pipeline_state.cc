@@ -20,7 +20,7 @@ FlowQuery Pipeline::query_of(const nat::Key& k, uint8_t icmp_type) {
 
 Pipeline::Pipeline(PipelineConfig cfg, Egress& out, uint64_t seed)
     : cfg_(std::move(cfg)), out_(out), ct_(cfg_.limits, cfg_.timeouts, seed),
-      resolver_(seed ^ 0x5bd1e9955bd1e995ull), buf_(65536 + 64), reply_(packet::kMaxReply) {
+      resolver_(seed ^ 0x5bd1e9955bd1e995ull), buf_(kMaxFrame), reply_(packet::kMaxReply) {
   if (cfg_.uplink_addr) ct_.set_uplink(false, nat::addr_of(*cfg_.uplink_addr));
   if (cfg_.uplink_addr6) ct_.set_uplink(true, nat::addr_of(*cfg_.uplink_addr6));
   default_rules_ = RuleSet::build(cfg_.default_rules, cfg_.dns_virtual, {});

@@ -5,7 +5,7 @@
 // is never reused (a generation counter), so a stale id after a disconnect is simply refused.
 //
 //   class Echo : public FrameSink {              // reflects every frame back to its sender
-//     void from_guest(VifId v, std::span<const std::byte> f, TxFlags) override {
+//     void from_guest(VifId v, std::span<std::byte> f, TxFlags) override {
 //       netback->to_guest(v, f);
 //     } ...
 //   };
@@ -59,9 +59,9 @@ class FrameSink {
   virtual ~FrameSink() = default;
   virtual void vif_up(const VifInfo& vif) = 0;
   virtual void vif_down(VifId vif) = 0;
-  // `frame` is a private copy, valid only during the call. Calling Netback::to_guest() from
-  // here is allowed (it only queues).
-  virtual void from_guest(VifId vif, std::span<const std::byte> frame, TxFlags flags) = 0;
+  // `frame` is a private copy (netback's scratch), the sink's to rewrite in place, valid only
+  // during the call. Calling Netback::to_guest() from here is allowed (it only queues).
+  virtual void from_guest(VifId vif, std::span<std::byte> frame, TxFlags flags) = 0;
 };
 
 }  // namespace xfw::netback

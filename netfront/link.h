@@ -67,11 +67,12 @@ struct TxOffload {
   bool v6 = false;
 };
 
-// A frame from the backend, copied out of the shared pages: valid during the callback only.
+// A frame from the backend, copied out of the shared pages (item 7) into a buffer of the
+// link's own: the receiver may rewrite it in place; valid during the callback only.
 // csum_blank / data_validated / gso are the backend's claims (NETRXF_*), for the pipeline to
 // use as such.
 struct RxFrame {
-  std::span<const std::byte> bytes;
+  std::span<std::byte> bytes;
   bool csum_blank = false, data_validated = false;
   uint16_t gso_size = 0;
   uint8_t gso_type = 0;

@@ -70,9 +70,9 @@ class CaptureTest : public ::testing::Test {
   }
   // The work VM pings its gateway (answered by xfwd) and tries TCP to port 80 (refused).
   void traffic() {
-    dp.from_guest(kWork, icmp(Ip4{"10.137.0.5", "10.137.0.1"}, 8, 0, 7, 1), {});
-    dp.from_guest(kWork, tcp(Ip4{"10.137.0.5", "192.0.2.1"}, 40000, 80, 0x02), {});
-    dp.from_guest(kOther, icmp(Ip4{"10.137.0.6", "10.137.0.1"}, 8, 0, 7, 1), {});
+    dp.from_guest(kWork, writable(icmp(Ip4{"10.137.0.5", "10.137.0.1"}, 8, 0, 7, 1)), {});
+    dp.from_guest(kWork, writable(tcp(Ip4{"10.137.0.5", "192.0.2.1"}, 40000, 80, 0x02)), {});
+    dp.from_guest(kOther, writable(icmp(Ip4{"10.137.0.6", "10.137.0.1"}, 8, 0, 7, 1)), {});
   }
   static std::vector<std::string> dirs(const Sink& s) {
     std::vector<std::string> d;
@@ -123,9 +123,9 @@ TEST_F(CaptureTest, DropsCarryTheirReasonAndVm) {
   EXPECT_EQ(dirs(*all), std::vector<std::string>{"dropped rule_policy"});
   EXPECT_EQ(all->lines[0]["vm"], "work");
   EXPECT_TRUE(dirs(*other).empty());
-  dp.from_uplink(std::vector<std::byte>(5), false);  // a runt from the uplink: of no VM
+  dp.from_uplink(writable(Bytes(5)), false);  // a runt from the uplink: of no VM
   auto uplink = start({{"target", "uplink"}, {"drops", true}});
-  dp.from_uplink(std::vector<std::byte>(5), false);
+  dp.from_uplink(writable(Bytes(5)), false);
   EXPECT_EQ(dirs(*uplink), std::vector<std::string>{"dropped malformed"});
   EXPECT_EQ(uplink->lines[0]["vm"], "");
 }

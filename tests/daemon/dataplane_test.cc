@@ -12,7 +12,7 @@ namespace {
 TEST(DropSummary, CountsEveryDropSinceTheLastCallInOneLine) {
   xfw::daemon::Dataplane dp(xfw::firewall::PipelineConfig{}, 1);
   EXPECT_EQ(dp.drop_summary(10), "");
-  const std::vector<std::byte> runt(5);
+  std::vector<std::byte> runt(5);
   for (int i = 0; i < 1000; ++i) dp.from_uplink(runt, false);  // more than the per-frame log takes
   const std::string s = dp.drop_summary(10);
   EXPECT_EQ(s.rfind("1000 drops in the last 10 s: ", 0), 0u) << s;
@@ -49,7 +49,7 @@ TEST(DropLog, AFullLogHoldsNoMoreHeapThanAnEmptyOne) {
 
 TEST(DropLog, TheDataplaneRecordsDropsWithoutAllocating) {
   xfw::daemon::Dataplane dp(xfw::firewall::PipelineConfig{}, 1);
-  const std::vector<std::byte> runt(5), longer_runt(12);
+  std::vector<std::byte> runt(5), longer_runt(12);
   dp.from_uplink(runt, false);  // the first drop: anything done once
   const uint64_t before = xfw::heap_bytes();
   for (int i = 0; i < 49; ++i) {  // 99 drops, all logged (100 a second are)

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <initializer_list>
+#include <span>
 #include <vector>
 
 #include "packet/bytes.h"
@@ -21,6 +22,9 @@ inline Bytes hex(std::initializer_list<int> v) {
   return b;
 }
 inline void append(Bytes& b, const Bytes& x) { b.insert(b.end(), x.begin(), x.end()); }
+// A frame built in place, for calls that rewrite their frame (Dataplane::from_guest, from_uplink):
+// the temporary lives until the end of the full expression, as the call needs.
+inline std::span<std::byte> writable(Bytes&& b) { return {b.data(), b.size()}; }
 
 inline Bytes ether(uint16_t type) {
   Bytes b = hex({0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x16, 0x3e, 0x5e, 0x6c, 0x00});

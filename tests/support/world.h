@@ -26,7 +26,7 @@ class RecordingSink : public netback::FrameSink {
  public:
   void vif_up(const netback::VifInfo& v) override { up.push_back(v); }
   void vif_down(netback::VifId v) override { down.push_back(v); }
-  void from_guest(netback::VifId v, std::span<const std::byte> f, netback::TxFlags fl) override {
+  void from_guest(netback::VifId v, std::span<std::byte> f, netback::TxFlags fl) override {
     ++count;
     if (keep) frames.push_back({v, std::vector<std::byte>(f.begin(), f.end()), fl});
     if (echo && nb) nb->to_guest(v, f);
