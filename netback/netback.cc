@@ -207,8 +207,8 @@ bool Netback::takes_gso(VifId id, uint8_t type) const {
 bool Netback::to_guest(VifId id, std::span<const std::byte> frame, Gso gso) {
   Vif* v = vif_of(id);
   if (v == nullptr) return false;
-  if (!v->queue_to_guest(frame, gso)) return false;
-  activate(*v);
+  if (!v->queue_to_guest(frame, gso, scratch_)) return false;
+  activate(*v);  // its next pass sends what is queued, and the event for what went at once
   return true;
 }
 

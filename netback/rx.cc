@@ -9,6 +9,8 @@
 // after its first, for the GSO extra-info slot (as Linux netback lays it out); its first
 // response says NETRXF_extra_info | NETRXF_csum_blank | NETRXF_data_validated (the caller left
 // the pseudo-header sum in the TCP checksum field, as CHECKSUM_PARTIAL wants).
+// A frame of rx_now_min bytes or more (a super-frame) skips the queue when nothing waits before
+// it and the guest has its buffers posted: it is grant-copied from where the caller holds it.
 // A guest that posts no buffers while frames wait is given rx_stall_timeout, then its queue is
 // dropped and further frames are dropped at once until it posts buffers again (item 15).
 #include <algorithm>
@@ -33,22 +35,17 @@ struct RxFrame {
 
 }  // namespace
 
-bool Vif::rx_pass(TxScratch& scratch, TimePoint now, uint32_t& handled, bool& notify) {
-  const uint32_t prod = rx_.req_prod();  // once per pass (item 3)
-  if (uint32_t(prod - rx_cons_) > kRingSize) {  // item 1
-    fail(DropReason::fatal_rx_req_prod);
-    return false;
-  }
-  if (rx_stalled_ && prod != rx_cons_) rx_stalled_ = false;  // buffers again: carrier back
-
+// Grant-copies up to `max` frames, at(i) for the i-th, into the buffers the guest posted up to
+// `prod`, with one batched copy, and answers their requests; stops at the first frame whose
+// buffers are not all posted yet. Returns how many went.
+template <class At>
+uint32_t Vif::rx_fill(TxScratch& scratch, uint32_t prod, uint32_t max, At at, bool& notify) {
   RxFrame frames[kRingSize];
   uint16_t ids[kRingSize];  // request ids by position in this pass (never indexed by id)
   uint32_t nframes = 0, nops = 0, cons = rx_cons_;
-  const uint32_t max_frames = std::min({limits_.rx_budget, kRingSize, rxq_.frames()});
 
-  while (nframes < max_frames) {
-    const auto data = rxq_.at(nframes);
-    const Gso gso = rxq_.gso_at(nframes);
+  while (nframes < max) {
+    const auto [data, gso] = at(nframes);
     const uint32_t need = slots_for(data.size(), gso);
     if (uint32_t(prod - cons) < need) break;  // wait for more buffers
     frames[nframes] = {cons, need, nops, uint32_t(data.size()), gso};
@@ -99,12 +96,26 @@ bool Vif::rx_pass(TxScratch& scratch, TimePoint now, uint32_t& handled, bool& no
     } else {
       drop(DropReason::rx_grant_copy_failed);
     }
-    rxq_.pop();
   }
   if (cons != rx_cons_) {
     notify |= rx_.push_responses(rx_cons_, cons);
     rx_cons_ = cons;
   }
+  return nframes;
+}
+
+bool Vif::rx_pass(TxScratch& scratch, TimePoint now, uint32_t& handled, bool& notify) {
+  const uint32_t prod = rx_.req_prod();  // once per pass (item 3)
+  if (uint32_t(prod - rx_cons_) > kRingSize) {  // item 1
+    fail(DropReason::fatal_rx_req_prod);
+    return false;
+  }
+  if (rx_stalled_ && prod != rx_cons_) rx_stalled_ = false;  // buffers again: carrier back
+
+  const uint32_t max_frames = std::min({limits_.rx_budget, kRingSize, rxq_.frames()});
+  const uint32_t nframes = rx_fill(scratch, prod, max_frames,
+                                   [&](uint32_t i) { return std::pair(rxq_.at(i), rxq_.gso_at(i)); }, notify);
+  for (uint32_t f = 0; f < nframes; ++f) rxq_.pop();
   handled += nframes;
 
   if (rxq_.empty()) {
@@ -126,6 +137,19 @@ bool Vif::rx_pass(TxScratch& scratch, TimePoint now, uint32_t& handled, bool& no
     rx_.set_req_event(rx_cons_ + 1);
   }
   return false;
+}
+
+// A frame straight from the caller's memory into the guest's buffers, when nothing waits before
+// it and its buffers are posted: the queue's copy saved. The event for the guest goes with the
+// vif's next pass (Netback activates it), once for everything sent meanwhile.
+bool Vif::rx_now(std::span<const std::byte> frame, Gso gso, TxScratch& scratch) {
+  if (!rxq_.empty()) return false;  // frames keep their order
+  const uint32_t prod = rx_.req_prod();
+  if (uint32_t(prod - rx_cons_) > kRingSize) return false;  // the next pass fails the vif (item 1)
+  bool notify = false;
+  if (rx_fill(scratch, prod, 1, [&](uint32_t) { return std::pair(frame, gso); }, notify) == 0) return false;
+  notify_pending_ |= notify;
+  return true;
 }
 
 }  // namespace xfw::netback

@@ -61,7 +61,7 @@ bool Vif::takes_gso(uint8_t type) const {
                                  (type == XEN_NETIF_GSO_TYPE_TCPV6 && params_.guest_rx_gso6));
 }
 
-bool Vif::queue_to_guest(std::span<const std::byte> frame, Gso gso) {
+bool Vif::queue_to_guest(std::span<const std::byte> frame, Gso gso, TxScratch& scratch) {
   if (fatal_) {
     drop(DropReason::rx_vif_down);
     return false;
@@ -79,6 +79,7 @@ bool Vif::queue_to_guest(std::span<const std::byte> frame, Gso gso) {
     drop(DropReason::rx_gso_not_negotiated);
     return false;
   }
+  if (frame.size() >= limits_.rx_now_min && rx_now(frame, gso, scratch)) return true;
   if (!rxq_.push(frame, gso)) {
     drop(DropReason::rx_queue_full);
     return false;
@@ -109,9 +110,10 @@ Vif::Pass Vif::service(FrameSink& sink, TxScratch& scratch, TimePoint now, bool 
   if (fatal_) return Pass::idle;
   more |= rx_pass(scratch, now, handled, notify);
   if (fatal_) return Pass::idle;
-  if (notify) {
+  if (notify || notify_pending_) {
     deps_.evt.notify(port_);
     ++c_.notifications;
+    notify_pending_ = false;
   }
 
   // Event-channel masking (item 14): unmask only once no work is left; an event storm keeps the

@@ -87,6 +87,34 @@ TEST(Netback, FramesToGuestSingleAndMultiSlot) {
   EXPECT_EQ(w.status(DomId{5})->counters.to_guest_packets, 2u);
 }
 
+// A super-frame (rx_now_min bytes or more) for a guest with buffers posted goes into them at
+// once, from the caller's memory (no copy into the receive queue); a frame behind a queued one
+// waits its turn. The guest gets one event for all of it, with the vif's next pass.
+TEST(Netback, SuperFrameGoesToTheGuestAtOnceInOrder) {
+  World w;
+  auto& fe = w.add_guest(DomId{5}, "work", "10.137.0.5");
+  w.settle();
+  const auto id = w.vif_id(DomId{5});
+  const uint32_t before = fe.raw_rx()->rsp_prod;
+  const uint64_t events_before = w.status(DomId{5})->counters.notifications;
+  const auto big = make_frame(30000, 7), small = make_frame(100, 1), big2 = make_frame(20000, 8);
+  auto held = big;  // the caller's buffer, reused right after the call
+  ASSERT_TRUE(w.nb.to_guest(id, held, netback::Gso{1448, netback::kGsoTcpV4}));
+  std::fill(held.begin(), held.end(), std::byte{0});
+  EXPECT_EQ(fe.raw_rx()->rsp_prod - before, 8u + 1u);  // 8 pages and the GSO slot, answered already
+  ASSERT_TRUE(w.nb.to_guest(id, small));  // small: queued
+  ASSERT_TRUE(w.nb.to_guest(id, big2));   // behind it: queued too
+  EXPECT_EQ(fe.raw_rx()->rsp_prod - before, 9u);
+  w.settle();
+  EXPECT_EQ(fe.receive(), big);
+  EXPECT_EQ(fe.receive(), small);
+  EXPECT_EQ(fe.receive(), big2);
+  EXPECT_EQ(fe.receive(), std::nullopt);
+  const auto st = w.status(DomId{5});
+  EXPECT_EQ(st->counters.to_guest_packets, 3u);
+  EXPECT_EQ(st->counters.notifications - events_before, 1u);
+}
+
 TEST(Netback, GuestWithoutSgGetsNoMultiSlotFrames) {
   World w;
   xen::sim::SimNetfrontOptions opt;
