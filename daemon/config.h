@@ -3,7 +3,7 @@
 //   [log]
 //   level = "info"                 # trace | debug | info | warn | error
 //   [netback]
-//   rx_queue_bytes = 131072        # per vif, 16 KiB .. 64 MiB
+//   rx_queue_bytes = 524288        # per vif, 16 KiB .. 64 MiB
 //   rx_stall_timeout_ms = 10000    # 100 .. 3600000
 //   tx_budget = 64                 # packets per pass, 1 .. 256
 //   rx_budget = 64

@@ -32,7 +32,10 @@ using Clock = std::chrono::steady_clock;
 using TimePoint = Clock::time_point;
 
 struct VifLimits {
-  uint32_t rx_queue_bytes = 128 * 1024;
+  // What waits for a guest's buffers: as Linux netback's rx queue (XENVIF_RX_QUEUE_BYTES, half a
+  // ring of pages), eight TCP super-frames. At 128 KiB (two) a guest a little slower than its
+  // sender lost super-frames, and TCP towards it backed off (lab, 2026-12-03).
+  uint32_t rx_queue_bytes = 512 * 1024;
   std::chrono::milliseconds rx_stall_timeout{10'000};
   uint32_t tx_budget = 64;  // packets per pass
   uint32_t rx_budget = 64;  // frames per pass

@@ -14,14 +14,15 @@
 order=$(sed -n 's/.*xfw\.order=\([^ ]*\).*/\1/p' /proc/cmdline)
 cat > /tmp/perf.sh <<'G'
 #!/bin/dash
-# "B name" before each run, then "R name value bytes" (Mbit/s for TCP, packets/s for UDP; the
-# bytes the receiver got).
+# "B name" before each run, then "R name value bytes retr" (Mbit/s for TCP, packets/s for UDP;
+# the bytes the receiver got; TCP: the segments the sender retransmitted, "-" for UDP).
 tcp() { echo "B $name"; iperf3 -c 192.168.100.1 -t 10 "$@" > /tmp/o 2>&1
-        awk -v n="$name" '/receiver/ { u = $(NF-1); v = $(NF-2) * (u ~ /^G/ ? 1000 : u ~ /^K/ ? 0.001 : 1);
-               b = $(NF-4) * ($(NF-3) ~ /^G/ ? 1e9 : $(NF-3) ~ /^M/ ? 1e6 : 1e3); print "R " n, v, int(b) }' /tmp/o; }
+        awk -v n="$name" '/sender/ { r = $(NF-1) }
+             /receiver/ { u = $(NF-1); v = $(NF-2) * (u ~ /^G/ ? 1000 : u ~ /^K/ ? 0.001 : 1);
+               b = $(NF-4) * ($(NF-3) ~ /^G/ ? 1e9 : $(NF-3) ~ /^M/ ? 1e6 : 1e3); print "R " n, v, int(b), r }' /tmp/o; }
 udp() { echo "B $name"; iperf3 -c 192.168.100.1 -t 10 -u -l 18 -b 0 "$@" > /tmp/o 2>&1
         awk -v n="$name" '/receiver/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\/[0-9]+$/) {
-               split($i, a, "/"); split($3, t, "-"); print "R " n, int((a[2] - a[1]) / t[2]), (a[2] - a[1]) * 64 } }' /tmp/o; }
+               split($i, a, "/"); split($3, t, "-"); print "R " n, int((a[2] - a[1]) / t[2]), (a[2] - a[1]) * 64, "-" } }' /tmp/o; }
 # "E name what iperf3 said" when it printed no receiver line.
 err() { grep -q receiver /tmp/o || echo "E $name $(tail -n 3 /tmp/o | tr '\n' ' ')"; }
 name=tcp-up; tcp; err
@@ -30,10 +31,20 @@ name=udp-up; udp; err
 name=udp-down; udp -R; err
 G
 fw_cpu() { xl list sys-firewall | awk 'NR == 2 { print $6 }'; }
-# run_perf VM — the AppVM runs /tmp/perf.sh; prints "name value cpu_seconds bytes" per figure,
-# with sys-firewall's CPU time between the guest's B and R lines.
+# sys-firewall's own accounting, in CPU-seconds: "xfwd_user xfwd_sys user system irq softirq
+# steal" (xfwd's from /proc/PID/stat, "- -" when it is not running; the rest /proc/stat's all-CPU
+# line, nice counted as user). Asked before an AppVM's four runs and after them, never between:
+# the guest starts each run right after the last, and asking sys-firewall takes a moment.
+fw_stat() {
+  fw 'x="- -"; p=$(pgrep -xo xfwd) && x=$(awk "{ print \$14 / 100, \$15 / 100 }" /proc/$p/stat)
+      echo "$x $(awk "/^cpu / { print (\$2 + \$3) / 100, \$4 / 100, \$7 / 100, \$8 / 100, \$9 / 100 }" /proc/stat)"'
+}
+# run_perf VM — the AppVM runs /tmp/perf.sh; prints "name value cpu_seconds bytes retr" per
+# figure, with sys-firewall's CPU time (xl list) between the guest's B and R lines; and into
+# /tmp/VM.split, fw_stat's difference over the four runs.
 run_perf() {
   vm=$1
+  s0=$(fw_stat)
   LINGER=2 create "$vm" 10.137.0.9 /tmp/perf.sh
   log=/var/log/xen/console/guest-$vm.log seen=0
   : > "/tmp/$vm.res"
@@ -44,7 +55,7 @@ run_perf() {
       line=$(grep '^[BRE] ' "$log" | sed -n "${seen}p")
       case "$line" in
         B*) c0=$(fw_cpu) ;;
-        R*) set -- $line; echo "$2 $3 $(echo "$(fw_cpu) $c0" | awk '{ printf "%.2f", $1 - $2 }') $4" >> "/tmp/$vm.res" ;;
+        R*) set -- $line; echo "$2 $3 $(echo "$(fw_cpu) $c0" | awk '{ printf "%.2f", $1 - $2 }') $4 $5" >> "/tmp/$vm.res" ;;
         E*) say "$vm: iperf3 gave no figure: $line" ;;
       esac
     done
@@ -52,7 +63,9 @@ run_perf() {
     sleep 0.5
   done
   xl destroy "$vm" 2>/dev/null
+  echo "$s0 $(fw_stat)" | awk '{ for (i = 1; i <= 7; i++) printf "%s ", ($i == "-") ? "-" : sprintf("%.2f", $(i + 7) - $i); print "" }' > "/tmp/$vm.split"
   sed "s/^/  $vm: /" "/tmp/$vm.res"
+  echo "  $vm: sys-firewall CPU-s over the four runs (xfwd user, xfwd system; all: user, system, irq, softirq, steal): $(cat "/tmp/$vm.split")"
 }
 
 # restart_probe NAME IP WHO — sys-net restarted under the AppVM NAME: "XFW-RESTART WHO SECONDS".
@@ -112,3 +125,18 @@ awk 'FILENAME ~ /kperf/ { k[$1] = $2; kc[$1] = $3; kb[$1] = $4; next }
                 n, val(k[n]), val(p[n]), val(x[n]), ratio(x[n], k[n]), ratio(x[n], p[n]), unit,
                 per(kc[n], kb[n], d), per(pc[n], pb[n], d), per(xc[n], xb[n], d) } }' \
   /tmp/kperf.res /tmp/pperf.res /tmp/perf.res
+# Where sys-firewall's CPU went (its own accounting, over each side's four runs): the shares of
+# its busy time (user + system + irq + softirq) in xfwd's own code and in the kernel for xfwd
+# (its system calls: grant copies, event channels, sockets), and in softirq (the kernel's
+# network stack: netback, netfront, forwarding); and the TCP senders' retransmissions.
+# XFW-SPLIT SIDE busy B xfwd-user U xfwd-sys S softirq Q steal T | retr tcp-up R tcp-down D
+for side in kernel:kperf xfwd-packet:pperf xfwd:perf; do
+  awk -v side="${side%%:*}" 'FILENAME ~ /split$/ { busy = $3 + $4 + $5 + $6
+         xu = ($1 == "-" || busy <= 0) ? "-" : sprintf("%.2f", $1 / busy)
+         xs = ($2 == "-" || busy <= 0) ? "-" : sprintf("%.2f", $2 / busy)
+         q = (busy > 0) ? sprintf("%.2f", $6 / busy) : "-"; b = sprintf("%.1f", busy); t = $7; next }
+       { r[$1] = $5 }
+       END { printf "XFW-SPLIT %-11s busy %6s xfwd-user %5s xfwd-sys %5s softirq %5s steal %6s | retr tcp-up %s tcp-down %s\n",
+                    side, b, xu, xs, q, t, (r["tcp-up"] == "") ? "-" : r["tcp-up"], (r["tcp-down"] == "") ? "-" : r["tcp-down"] }' \
+    "/tmp/${side#*:}.split" "/tmp/${side#*:}.res"
+done
