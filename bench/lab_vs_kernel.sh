@@ -35,7 +35,7 @@ awk 'function stat(s,   a, k, i, j, t) { k = split(s, a, " ");
        if (k == 0) return "-"
        return sprintf("%s [%s - %s]", (k % 2) ? a[(k + 1) / 2] : sprintf("%.2f", (a[k / 2] + a[k / 2 + 1]) / 2), a[1], a[k]) }
      $1 == "XFW-RESTART" { r[$2] = r[$2] " " $3; next }
-     # XFW-SPLIT SIDE busy B xfwd-user U xfwd-sys S softirq Q steal T | retr tcp-up R tcp-down D
+     # XFW-SPLIT SIDE xfwd-sys S softirq Q steal T | retr tcp-up R tcp-down D
      $1 == "XFW-SPLIT" { sides[$2] = 1; for (i = 3; i < NF; i += 2) { if ($i == "|") { i--; continue }
                            if ($(i + 1) != "-") sp[$2, $i] = sp[$2, $i] " " $(i + 1) }
                          if ($(NF - 2) != "-") sp[$2, "retr-up"] = sp[$2, "retr-up"] " " $(NF - 2)
@@ -55,10 +55,11 @@ awk 'function stat(s,   a, k, i, j, t) { k = split(s, a, " ");
          printf "  %-9s CPU-s per %-4s kernel %-18s xfwd-packet %-18s xfwd %s\n", "", unit[n], stat(v[n, "cpu kernel"]), stat(v[n, "cpu xfwd-packet"]), stat(v[n, "cpu xfwd"])
        }
        for (w in r) printf "  sys-net restart, %-6s pages again after (s) %s\n", w, stat(r[w])
-       print "  where sys-firewall'"'"'s CPU went (its own accounting, the four runs of each side): share of its busy time"
+       print "  where sys-firewall'"'"'s CPU went (its own accounting, the four runs of each side): xfwd'"'"'s time in the kernel, the"
+       print "  domain'"'"'s busy time in softirq, its time waiting for a host CPU (steal); TCP senders'"'"' retransmissions"
        split("kernel xfwd-packet xfwd", so, " ")
        for (o = 1; o <= 3; o++) { w = so[o]; if (!(w in sides)) continue
-         printf "  %-11s in xfwd user %-18s in xfwd system %-18s softirq %-18s | TCP retransmissions up %s, down %s\n", w,
-                stat(sp[w, "xfwd-user"]), stat(sp[w, "xfwd-sys"]), stat(sp[w, "softirq"]), stat(sp[w, "retr-up"]), stat(sp[w, "retr-down"]) }
+         printf "  %-11s xfwd system %-18s softirq %-18s steal %-18s | retransmissions up %s, down %s\n", w,
+                stat(sp[w, "xfwd-sys"]), stat(sp[w, "softirq"]), stat(sp[w, "steal"]), stat(sp[w, "retr-up"]), stat(sp[w, "retr-down"]) }
      }' "$all"
 echo "(consoles: build/lab/perf-*.log)"

@@ -63,9 +63,10 @@ run_perf() {
     sleep 0.5
   done
   xl destroy "$vm" 2>/dev/null
-  echo "$s0 $(fw_stat)" | awk '{ for (i = 1; i <= 7; i++) printf "%s ", ($i == "-") ? "-" : sprintf("%.2f", $(i + 7) - $i); print "" }' > "/tmp/$vm.split"
+  s1=$(fw_stat)
+  echo "$s0 $s1" | awk 'NF == 14 { for (i = 1; i <= 7; i++) printf "%s ", ($i == "-") ? "-" : sprintf("%.2f", $(i + 7) - $i); print "" }' > "/tmp/$vm.split"
   sed "s/^/  $vm: /" "/tmp/$vm.res"
-  echo "  $vm: sys-firewall CPU-s over the four runs (xfwd user, xfwd system; all: user, system, irq, softirq, steal): $(cat "/tmp/$vm.split")"
+  echo "  $vm: sys-firewall CPU-s over the four runs (xfwd user, xfwd system; all: user, system, irq, softirq, steal): $(cat "/tmp/$vm.split") (before: $s0; after: $s1)"
 }
 
 # restart_probe NAME IP WHO — sys-net restarted under the AppVM NAME: "XFW-RESTART WHO SECONDS".
@@ -125,18 +126,21 @@ awk 'FILENAME ~ /kperf/ { k[$1] = $2; kc[$1] = $3; kb[$1] = $4; next }
                 n, val(k[n]), val(p[n]), val(x[n]), ratio(x[n], k[n]), ratio(x[n], p[n]), unit,
                 per(kc[n], kb[n], d), per(pc[n], pb[n], d), per(xc[n], xb[n], d) } }' \
   /tmp/kperf.res /tmp/pperf.res /tmp/perf.res
-# Where sys-firewall's CPU went (its own accounting, over each side's four runs): the shares of
-# its busy time (user + system + irq + softirq) in xfwd's own code and in the kernel for xfwd
-# (its system calls: grant copies, event channels, sockets), and in softirq (the kernel's
-# network stack: netback, netfront, forwarding); and the TCP senders' retransmissions.
-# XFW-SPLIT SIDE busy B xfwd-user U xfwd-sys S softirq Q steal T | retr tcp-up R tcp-down D
+# Where sys-firewall's CPU went (its own accounting, over each side's four runs): the share of
+# xfwd's CPU time spent in the kernel on its behalf (its system calls: grant copies, event
+# channels, sockets; each one a trip through Xen in these PV domains), the share of the domain's
+# busy time (user + system + irq + softirq) in softirq (the kernel's network stack: netback,
+# netfront, forwarding), and the share of time its vCPUs waited for a host CPU (steal); and the
+# TCP senders' retransmissions. (xfwd's times and the domain's are not compared: the process
+# times include what Xen stole, /proc/stat's busy times do not.)
+# XFW-SPLIT SIDE xfwd-sys S softirq Q steal T | retr tcp-up R tcp-down D
 for side in kernel:kperf xfwd-packet:pperf xfwd:perf; do
   awk -v side="${side%%:*}" 'FILENAME ~ /split$/ { busy = $3 + $4 + $5 + $6
-         xu = ($1 == "-" || busy <= 0) ? "-" : sprintf("%.2f", $1 / busy)
-         xs = ($2 == "-" || busy <= 0) ? "-" : sprintf("%.2f", $2 / busy)
-         q = (busy > 0) ? sprintf("%.2f", $6 / busy) : "-"; b = sprintf("%.1f", busy); t = $7; next }
+         xs = ($1 == "-" || $1 + $2 <= 0) ? "-" : sprintf("%.2f", $2 / ($1 + $2))
+         q = (busy > 0) ? sprintf("%.2f", $6 / busy) : "-"; t = (busy + $7 > 0) ? sprintf("%.2f", $7 / (busy + $7)) : "-"; next }
        { r[$1] = $5 }
-       END { printf "XFW-SPLIT %-11s busy %6s xfwd-user %5s xfwd-sys %5s softirq %5s steal %6s | retr tcp-up %s tcp-down %s\n",
-                    side, b, xu, xs, q, t, (r["tcp-up"] == "") ? "-" : r["tcp-up"], (r["tcp-down"] == "") ? "-" : r["tcp-down"] }' \
+       END { printf "XFW-SPLIT %-11s xfwd-sys %5s softirq %5s steal %5s | retr tcp-up %s tcp-down %s\n",
+                    side, (xs == "") ? "-" : xs, (q == "") ? "-" : q, (t == "") ? "-" : t,
+                    (r["tcp-up"] == "") ? "-" : r["tcp-up"], (r["tcp-down"] == "") ? "-" : r["tcp-down"] }' \
     "/tmp/${side#*:}.split" "/tmp/${side#*:}.res"
 done

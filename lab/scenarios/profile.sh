@@ -27,7 +27,7 @@ counters() {
 # First, without the trace: TCP towards an AppVM with netback's receive queue at 128 KiB (the
 # default until 2026-12-03) and at the default, one AppVM each, xfwd restarted in between: the
 # sender's retransmissions and what xfwd dropped, by reason (netback's and the pipeline's).
-# XFW-QUEUE BYTES tcp-down MBIT retr R | drops {...}
+# XFW-QUEUE BYTES tcp-down MBIT retr R | DROP REASON COUNT ... (xfwctl stats, netback's as netback.*)
 cat > /tmp/queue.sh <<'G'
 #!/bin/dash
 iperf3 -c 192.168.100.1 -t 10 -R > /tmp/o 2>&1
@@ -40,8 +40,8 @@ for q in 131072 default; do
   wait_for 60 xfwd_active
   LINGER=4 create queue$q 10.137.0.9 /tmp/queue.sh
   wait_for 120 grep -q "^Q " /var/log/xen/console/guest-queue$q.log
-  set -- $(grep "^Q " /var/log/xen/console/guest-queue$q.log)
-  echo "XFW-QUEUE $q tcp-down ${2:--} retr ${3:--} | drops $(fw 'xfwctl vifs --json' | grep -o '"netback_drops": *{[^}]*}' | tr -d ' \n') $(fw 'xfwctl stats' | grep -A30 'DROP REASON' | tr -s ' \n' ' ')"
+  set -- $(grep "^Q " /var/log/xen/console/guest-queue$q.log | tr -d '\r')
+  echo "XFW-QUEUE $q tcp-down ${2:--} retr ${3:--} | $(fw 'xfwctl stats' | sed -n '/DROP REASON/,/^$/p' | tr -s ' \n' ' ')"
   xl destroy queue$q 2>/dev/null
 done
 LINGER=2 create prof 10.137.0.9 /tmp/profile.sh
@@ -50,7 +50,7 @@ for _ in $(seq 600); do
   n=$(grep -c '^[BR]' "$log" 2>/dev/null)
   while [ "$seen" -lt "$n" ]; do
     seen=$((seen + 1))
-    set -- $(grep '^[BR]' "$log" | sed -n "${seen}p")
+    set -- $(grep '^[BR]' "$log" | sed -n "${seen}p" | tr -d '\r')  # (the console's lines end in CR LF)
     case "$1" in
       B) name=$2
          fw 'rm -f /run/strace.out; setsid strace -c -S calls -f -q -o /run/strace.out -p "$(pgrep -xo xfwd)" > /dev/null 2>&1 < /dev/null &
