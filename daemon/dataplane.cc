@@ -50,7 +50,7 @@ void Dataplane::attach_self(SelfTap& tap, packet::Ipv4Addr addr) {
 void Dataplane::from_self(std::span<std::byte> f) {
   if (captures_.active()) captures_.frame(Tap::from_vm, kSelf, f);
   from_vm_ = kSelf;
-  count(pipeline_.from_client_in_place(kSelf, f, {}, now_ms()), vifs_.empty() ? nullptr : &vifs_[0], f);
+  count(pipeline_.from_client_in_place(kSelf, f, {}, pass_now()), vifs_.empty() ? nullptr : &vifs_[0], f);
   from_vm_.reset();
 }
 
@@ -111,7 +111,7 @@ void Dataplane::from_guest(netback::VifId v, std::span<std::byte> f, netback::Tx
   VifStats* s = id.slot < vifs_.size() ? &vifs_[id.slot] : nullptr;
   if (captures_.active()) captures_.frame(Tap::from_vm, id, f);
   from_vm_ = id;
-  count(pipeline_.from_client_in_place(id, f, fl, now_ms()), s, f);
+  count(pipeline_.from_client_in_place(id, f, fl, pass_now()), s, f);
   from_vm_.reset();
 }
 
@@ -122,7 +122,7 @@ void Dataplane::from_uplink(std::span<std::byte> f, bool csum_blank, bool csum_v
     uplink_copy_.assign(f.begin(), f.end());
     uplink_frame_ = uplink_copy_;
   }
-  const auto r = pipeline_.from_uplink_in_place(f, now_ms(), csum_blank, csum_valid);
+  const auto r = pipeline_.from_uplink_in_place(f, pass_now(), csum_blank, csum_valid);
   uplink_frame_ = {};
   if (!r) ++uplink_forwarded_;
   count(r, nullptr, f);

@@ -116,12 +116,20 @@ void EventLoop::after_work() {
   for (auto& d : deadlines_) arm_deadline(*d);
 }
 
+// Re-armed only when netback's deadline moved, as arm_deadline: each re-arm is a timerfd system
+// call, and after_work runs after every handler.
 void EventLoop::arm_timer() {
   const auto deadline = nb_.next_deadline();
-  if (!deadline) return;
+  if (deadline == timer_armed_) return;
+  timer_armed_ = deadline;
+  if (!deadline) {
+    timer_.cancel();
+    return;
+  }
   timer_.expires_at(*deadline);
   timer_.async_wait([this](boost::system::error_code ec) {
     if (ec || stopped_) return;
+    timer_armed_.reset();
     nb_.on_timer(now());
     after_work();
   });

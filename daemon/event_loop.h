@@ -51,6 +51,7 @@ class EventLoop {
   netback::Netback& nb_;
   boost::asio::posix::stream_descriptor xs_fd_, evt_fd_;
   boost::asio::steady_timer timer_;
+  std::optional<netback::TimePoint> timer_armed_;  // what timer_ waits for (re-armed only when it moves)
   bool poll_posted_ = false;
   bool stopped_ = false;
   struct Reader {

@@ -62,7 +62,7 @@ for _ in $(seq 600); do
          echo "$c0 $c1" | cat - /tmp/strace.$name | awk -v n="$name" '
            NR == 1 { f = $5 - $1; b = $6 - $2; e = $7 - $3; m = $8 - $4; next }
            # strace -c: "% time seconds usecs/call calls [errors] syscall", then a "total" line
-           $1 ~ /^[0-9.]+$/ && NF >= 5 { calls[$NF] = $4; order[++k] = $NF }
+           $1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { calls[$NF] = $4; order[++k] = $NF }
            END { if (f <= 0) { print "XFW-PROFILE " n " no frames"; exit }
                  s = 0; for (i = 1; i <= k; i++) s += calls[order[i]]
                  printf "XFW-PROFILE %-9s frames %d bytes/frame %d events/frame %.3f notifications/frame %.3f syscalls/frame %.2f |",
