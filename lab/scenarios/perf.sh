@@ -31,13 +31,14 @@ name=udp-up; udp; err
 name=udp-down; udp -R; err
 G
 fw_cpu() { xl list sys-firewall | awk 'NR == 2 { print $6 }'; }
-# sys-firewall's own accounting, in CPU-seconds: "xfwd_user xfwd_sys user system irq softirq
+# sys-firewall's own accounting, in CPU-seconds: "cpu xfwd_user xfwd_sys user system irq softirq
 # steal" (xfwd's from /proc/PID/stat, "- -" when it is not running; the rest /proc/stat's all-CPU
-# line, nice counted as user). Asked before an AppVM's four runs and after them, never between:
+# line, nice counted as user; "cpu" first: the agent's xenstore-write takes a value that starts
+# with "-" for an option, and the answer was lost). Asked before an AppVM's four runs and after them, never between:
 # the guest starts each run right after the last, and asking sys-firewall takes a moment.
 fw_stat() {
   fw 'x="- -"; p=$(pgrep -xo xfwd) && x=$(awk "{ print \$14 / 100, \$15 / 100 }" /proc/$p/stat)
-      echo "$x $(awk "/^cpu / { print (\$2 + \$3) / 100, \$4 / 100, \$7 / 100, \$8 / 100, \$9 / 100 }" /proc/stat)"'
+      echo "cpu $x $(awk "/^cpu / { print (\$2 + \$3) / 100, \$4 / 100, \$7 / 100, \$8 / 100, \$9 / 100 }" /proc/stat)"'
 }
 # run_perf VM — the AppVM runs /tmp/perf.sh; prints "name value cpu_seconds bytes retr" per
 # figure, with sys-firewall's CPU time (xl list) between the guest's B and R lines; and into
@@ -64,7 +65,7 @@ run_perf() {
   done
   xl destroy "$vm" 2>/dev/null
   s1=$(fw_stat)
-  echo "$s0 $s1" | awk 'NF == 14 { for (i = 1; i <= 7; i++) printf "%s ", ($i == "-") ? "-" : sprintf("%.2f", $(i + 7) - $i); print "" }' > "/tmp/$vm.split"
+  echo "$s0 $s1" | awk 'NF == 16 { for (i = 2; i <= 8; i++) printf "%s ", ($i == "-") ? "-" : sprintf("%.2f", $(i + 8) - $i); print "" }' > "/tmp/$vm.split"
   sed "s/^/  $vm: /" "/tmp/$vm.res"
   echo "  $vm: sys-firewall CPU-s over the four runs (xfwd user, xfwd system; all: user, system, irq, softirq, steal): $(cat "/tmp/$vm.split") (before: $s0; after: $s1)"
 }
