@@ -234,11 +234,6 @@ void capture(Connection& c, const CaptureArgs& a) {
   std::string what = a.drops ? "dropped frames" + (a.target.empty() ? "" : " of " + a.target) : a.target;
   if (a.after_nat) what += " (on the uplink, after NAT)";
   if (!a.filter.empty()) what += " matching '" + a.filter + "'";
-  std::fprintf(stderr, "capturing %s to %s%s\n", what.c_str(),
-               a.file.empty() ? "stdout" : a.file == "-" ? "stdout (pcap)" : a.file.c_str(),
-               a.count ? "" : "; Ctrl-C stops");
-  if (!a.drops && res.value("vifs", 0) == 0)
-    std::fprintf(stderr, "(%s has no vif attached now: waiting for it)\n", a.target.c_str());
   capture_fd = c.fd();
   struct sigaction sa{};
   sa.sa_handler = end_capture;
@@ -246,6 +241,13 @@ void capture(Connection& c, const CaptureArgs& a) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   std::signal(SIGPIPE, SIG_IGN);  // a closed pipe is seen as a failed write
+  // Only now: "capturing" means Ctrl-C ends the capture and prints its counts (a script, or the
+  // test, may wait for this line before it sends SIGINT).
+  std::fprintf(stderr, "capturing %s to %s%s\n", what.c_str(),
+               a.file.empty() ? "stdout" : a.file == "-" ? "stdout (pcap)" : a.file.c_str(),
+               a.count ? "" : "; Ctrl-C stops");
+  if (!a.drops && res.value("vifs", 0) == 0)
+    std::fprintf(stderr, "(%s has no vif attached now: waiting for it)\n", a.target.c_str());
   bool reading = true;  // our reader still takes output
   uint64_t written = 0;
   for (;;) {

@@ -327,9 +327,12 @@ TEST_F(Xfwctl, CaptureAVmLiveIntoTcpdump) {
 }
 
 TEST_F(Xfwctl, CaptureEndsOnCtrlCOrWhenItsReaderQuitsAndSaysWhatWasLost) {
-  // Nothing matches: Ctrl-C (SIGINT) ends it, xfwd's counts are printed.
+  // Nothing matches: Ctrl-C (SIGINT) ends it, xfwd's counts are printed. SIGINT goes once it says
+  // "capturing" (a fixed 0.5 s was too short once, for an ASan build on a loaded machine).
   const std::string xfwctl = std::string(XFWCTL_PATH) + " --socket " + socket();
-  auto t = sh("{ " + xfwctl + " capture 10.137.0.10 --filter ip & sleep 0.5; kill -INT $!; wait $!; }");
+  const std::string err = (dir_ / "int.err").string();
+  auto t = sh("{ " + xfwctl + " capture 10.137.0.10 --filter ip 2>" + err + " & for i in $(seq 300); do grep -q capturing " +
+              err + " 2>/dev/null && break; sleep 0.1; done; kill -INT $!; wait $!; s=$?; cat " + err + "; exit $s; }");
   EXPECT_EQ(t.status, 0) << t.out;
   EXPECT_NE(t.out.find("0 frames captured, 0 lost\n"), std::string::npos) << t.out;
   // `head` quits after 2 lines: xfwctl notices the closed pipe and ends the capture.
