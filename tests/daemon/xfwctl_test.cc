@@ -339,12 +339,16 @@ TEST_F(Xfwctl, CaptureEndsOnCtrlCOrWhenItsReaderQuitsAndSaysWhatWasLost) {
   t = sh("{ " + xfwctl + " capture 10.137.0.10 2>&3 | head -2; } 3>&1");
   EXPECT_EQ(t.status, 0) << t.out;
   EXPECT_NE(t.out.find(" frames captured, "), std::string::npos) << t.out;
-  // A reader that stops reading: xfwd keeps at most its backlog (4 MiB; the drops of both
-  // guests fill it in about 3 s) and counts the rest as lost; the guests' frames keep being
-  // processed all along.
+  // A reader that stops reading: xfwd keeps at most its backlog (4 MiB, about 14 000 of these
+  // drops) and counts the rest as lost; the guests' frames keep being processed all along. The
+  // reader waits until 30 000 more have been dropped (about 4 s; a fixed 4 s was too short on a
+  // loaded machine, where the simulated guests send fewer), at most 60 s.
   const auto before = ctl_json("stats")["drops"]["unsupported_ethertype"].get<uint64_t>();
-  t = sh(xfwctl + " capture --drops -w - 2>" + (dir_ / "slow.err").string() + " | (sleep 4; head -c 1 >/dev/null); cat " +
-         (dir_ / "slow.err").string());
+  const std::string wait_drops = "for i in $(seq 300); do n=$(" + xfwctl + " stats --json | tr -d ' \\n' | grep -o "
+                                 "'\"unsupported_ethertype\":[0-9]*' | grep -o '[0-9]*$'); [ \"${n:-0}\" -ge " +
+                                 std::to_string(before + 30000) + " ] && break; sleep 0.2; done";
+  t = sh(xfwctl + " capture --drops -w - 2>" + (dir_ / "slow.err").string() + " | (" + wait_drops +
+         "; head -c 1 >/dev/null); cat " + (dir_ / "slow.err").string());
   const auto after = ctl_json("stats")["drops"]["unsupported_ethertype"].get<uint64_t>();
   EXPECT_EQ(t.status, 0) << t.out;
   EXPECT_GT(after - before, 8000u) << "the guests' frames were held up";
