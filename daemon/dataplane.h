@@ -1,8 +1,8 @@
 // daemon/dataplane.h — connects the pieces a frame passes: Netback, the Pipeline, the uplink.
 //
 // Netback hands every frame a guest sends to from_guest(); the Pipeline decides; what it
-// forwards comes back through to_vif() (Netback::to_guest, which only queues) or to_uplink()
-// (batched, sent by flush()). Frames read from the uplink go the other way. The firewall VM's
+// forwards comes back through to_vif() (Netback::to_guest, which queues or grant-copies at
+// once) or to_uplink() (batched, sent by flush()). Frames read from the uplink go the other way. The firewall VM's
 // own TAP (self_tap.h) is one more client: the pipeline knows it as slot 0, and netback's vif
 // slot s as s + 1. Drops are counted per reason, in total and per vif; nothing is logged per
 // packet.

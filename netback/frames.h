@@ -60,7 +60,8 @@ class FrameSink {
   virtual void vif_up(const VifInfo& vif) = 0;
   virtual void vif_down(VifId vif) = 0;
   // `frame` is a private copy (netback's scratch), the sink's to rewrite in place, valid only
-  // during the call. Calling Netback::to_guest() from here is allowed (it only queues).
+  // during the call. Calling Netback::to_guest() from here is allowed (it queues, or grant-copies
+  // a super-frame at once; it never calls back into the sink).
   virtual void from_guest(VifId vif, std::span<std::byte> frame, TxFlags flags) = 0;
 };
 

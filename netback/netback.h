@@ -75,8 +75,9 @@ class Netback {
   void on_timer(TimePoint now);
   [[nodiscard]] std::optional<TimePoint> next_deadline() const;
 
-  // Queues a frame for a guest; false if dropped (unknown/stale vif, queue full...). A `gso`
-  // super-frame only for a vif that takes_gso() of its type.
+  // Queues a frame for a guest, or grant-copies it at once (a super-frame, nothing queued before
+  // it, its buffers posted: Vif::rx_now); false if dropped (unknown/stale vif, queue full...).
+  // A `gso` super-frame only for a vif that takes_gso() of its type.
   bool to_guest(VifId vif, std::span<const std::byte> frame, Gso gso = {});
   [[nodiscard]] bool takes_gso(VifId vif, uint8_t type) const;
 

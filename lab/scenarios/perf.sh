@@ -53,7 +53,7 @@ run_perf() {
     n=$(grep -c '^[BRE] ' "$log" 2>/dev/null)
     while [ "$seen" -lt "$n" ]; do
       seen=$((seen + 1))
-      line=$(grep '^[BRE] ' "$log" | sed -n "${seen}p")
+      line=$(grep '^[BRE] ' "$log" | sed -n "${seen}p" | tr -d '\r')  # (the console's lines end in CR LF)
       case "$line" in
         B*) c0=$(fw_cpu) ;;
         R*) set -- $line; echo "$2 $3 $(echo "$(fw_cpu) $c0" | awk '{ printf "%.2f", $1 - $2 }') $4 $5" >> "/tmp/$vm.res" ;;
