@@ -10,11 +10,13 @@
 #   set_firewall IP POLICY RULE...   a client's rules in sys-firewall's QubesDB, as qubesd writes them
 #   xfwd_usage, soak SECONDS    xfwd's resources in sys-firewall; AppVMs created and destroyed in a loop
 #   say TEXT                    one line of the lab's own log; check NAME CMD... one test result
-say() { echo "XFW-LAB $*"; }
+# Every line ends with dom0's uptime, " @123s": where a slow run spent its time.
+up() { cut -d. -f1 /proc/uptime; }
+say() { echo "XFW-LAB $* @$(up)s"; }
 # check NAME CMD... — one line per check, "XFW-TEST PASS NAME" or "XFW-TEST FAIL NAME: what CMD
 # printed last" (lab/test.sh and lab/soak.sh read them).
-pass() { echo "XFW-TEST PASS $1"; }
-fail() { echo "XFW-TEST FAIL $1: $2"; }
+pass() { echo "XFW-TEST PASS $1 @$(up)s"; }
+fail() { echo "XFW-TEST FAIL $1: $2 @$(up)s"; }
 check() { name=$1; shift; if "$@" >/tmp/check.out 2>&1; then pass "$name"; else fail "$name" "$(tail -14 /tmp/check.out | tr '\n' ' ')"; fi; }
 guest=/guest
 guest_says() { grep -q "$2" "/var/log/xen/console/guest-$1.log" 2>/dev/null; }
@@ -64,11 +66,17 @@ agent_ready() { id=$(xl domid "$1" 2>/dev/null) && [ "$(xenstore-read "/local/do
 
 # (The sequence number lives in a file: in_vm often runs in a $(...) subshell. A domain's agent
 # takes one command at a time: a lock directory keeps concurrent callers, such as hostile_serve
-# in the background, in turn.)
+# in the background, in turn. Nothing is written to the caller while the lock is held: a caller
+# such as `fw CMD | grep -m1 X` closes the pipe early, and the SIGPIPE that killed in_vm in the
+# middle of its output left the lock behind and every later fw/net waiting for it forever: the
+# lab hung, seen twice.)
 in_vm() {
+  local n rc
   until mkdir /tmp/in_vm.lock 2>/dev/null; do sleep 0.2; done
-  in_vm_locked "$@"; rc=$?
+  n=$(( $(cat /tmp/in_vm.n 2>/dev/null || echo 0) + 1 )); echo "$n" > /tmp/in_vm.n
+  in_vm_locked "$@" > "/tmp/in_vm.$n"; rc=$?
   rmdir /tmp/in_vm.lock
+  { rm -f "/tmp/in_vm.$n"; cat; } < "/tmp/in_vm.$n"
   return $rc
 }
 in_vm_locked() {
