@@ -69,23 +69,22 @@ agent_ready() { id=$(xl domid "$1" 2>/dev/null) && [ "$(xenstore-read "/local/do
 # in the background, in turn. Nothing is written to the caller while the lock is held: a caller
 # such as `fw CMD | grep -m1 X` closes the pipe early, and the SIGPIPE that killed in_vm in the
 # middle of its output left the lock behind and every later fw/net waiting for it forever: the
-# lab hung, seen twice.)
+# lab hung, seen twice. The call's sequence number names both the agent's command and the file
+# that holds its answer until then.)
 in_vm() {
-  local n rc
+  local seq rc
   until mkdir /tmp/in_vm.lock 2>/dev/null; do sleep 0.2; done
-  n=$(( $(cat /tmp/in_vm.n 2>/dev/null || echo 0) + 1 )); echo "$n" > /tmp/in_vm.n
-  in_vm_locked "$@" > "/tmp/in_vm.$n"; rc=$?
+  seq=$(( $(cat /tmp/lab-seq 2>/dev/null || echo 0) + 1 )); echo "$seq" > /tmp/lab-seq
+  in_vm_locked "$seq" "$@" > "/tmp/in_vm.$seq"; rc=$?
   rmdir /tmp/in_vm.lock
-  { rm -f "/tmp/in_vm.$n"; cat; } < "/tmp/in_vm.$n"
+  { rm -f "/tmp/in_vm.$seq"; cat; } < "/tmp/in_vm.$seq"
   return $rc
 }
-in_vm_locked() {
-  local vm=$1 cmd=$2 secs=${3:-60} id d lab_seq end ans i
+in_vm_locked() {  # SEQ VM CMD [SECS]
+  local lab_seq=$1 vm=$2 cmd=$3 secs=${4:-60} id d end ans i
   # (local: callers' variables of the same names, such as soak's, stay theirs)
   id=$(xl domid "$vm" 2>/dev/null) || { echo "(no domain $vm)"; return 99; }
   d=/local/domain/$id/data/lab
-  lab_seq=$(( $(cat /tmp/lab-seq 2>/dev/null || echo 0) + 1 ))
-  echo "$lab_seq" > /tmp/lab-seq
   xenstore-rm "$d/out" 2>/dev/null
   xenstore-write -R "$d/cmd" "$lab_seq $cmd"
   end=$(( $(date +%s) + secs ))
