@@ -24,6 +24,10 @@ void NetfrontUplink::attach(EventLoop& loop, Receiver rx) {
   loop.add_deadline([this] { return nf_->next_deadline(); }, [this, &loop] {
     if (nf_->on_timer(now())) pass(loop);
   });
+  // The netfront asks sys-net for no event per answered frame while its ring has room
+  // (netfront/tx.cc tx_collect): what is answered is collected here at the latest, within a
+  // second, and the stall clock (`xfwctl status`: tx_stalled after 5 s) sees the progress.
+  loop.add_periodic(std::chrono::seconds(1), [this, &loop] { pass(loop); });
 }
 
 // One bounded pass per turn of the loop, as netback's vifs get: a busy uplink never keeps the

@@ -131,6 +131,10 @@ class Link {
   }
   // tx.cc / rx.cc: each adds what it handled to `handled` and returns true if work is left.
   bool tx_collect(TimePoint now, uint32_t& handled);
+  // Room for a frame of `slots` pages (and its GSO extra-info slot) in the pages and the ring.
+  [[nodiscard]] bool has_room(uint32_t slots, bool gso) const {
+    return tx_free_.size() >= slots && kRingSize - tx_outstanding() >= slots + (gso ? 1 : 0);
+  }
   bool rx_pass(const RxHandler& rx, uint32_t& handled, bool& notify);
   void rx_end_frame(const RxHandler& rx);
 

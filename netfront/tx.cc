@@ -14,8 +14,12 @@ bool Link::send(std::span<const std::byte> frame, std::optional<TxOffload> offlo
   if (gso && !takes_gso(offload->v6)) return drop(DropReason::tx_gso_not_negotiated), false;
   const uint32_t slots = (len + uint32_t(xen::kPageSize) - 1) / uint32_t(xen::kPageSize);
   if (slots > kMaxSlots) return drop(DropReason::tx_too_big), false;
-  if (tx_free_.size() < slots || kRingSize - tx_outstanding() < slots + (gso ? 1 : 0)) {
-    return drop(DropReason::tx_ring_full), false;
+  if (!has_room(slots, gso)) {
+    // Answers are collected lazily (tx_collect): take in what the backend has answered first.
+    uint32_t handled = 0;
+    (void)tx_collect(Clock::now(), handled);
+    if (!ready()) return drop(DropReason::tx_down), false;  // the answers were bad (the uplink resets)
+    if (!has_room(slots, gso)) return drop(DropReason::tx_ring_full), false;
   }
   if (tx_outstanding() == 0) tx_progress_ = Clock::now();  // the stall clock starts now
 
@@ -94,9 +98,14 @@ bool Link::tx_collect(TimePoint now, uint32_t& handled) {
     ++handled;
     tx_progress_ = now;
   }
-  // Ask for an event once half of what is outstanding is answered (as Linux's netfront), and
-  // look again: a response that came meanwhile is work for another pass.
-  tx_.set_rsp_event(tx_cons_ + std::max<uint32_t>(1, tx_outstanding() / 2));
+  // An event is asked for only when the ring needs its slots back: with more than half of it
+  // outstanding, once half of that is answered (as Linux's netfront does always). Below that, no
+  // event (rsp_event past the last slot the backend can answer): the answers wait for the next
+  // pass that runs anyway (a receive event, send() finding the ring short, the uplink's pass
+  // once a second). At a low rate, an event per answered frame was a second wake-up of xfwd for
+  // every frame sent. Then look again: a response that came meanwhile is work for another pass.
+  const uint32_t out = tx_outstanding();
+  tx_.set_rsp_event(out > kRingSize / 2 ? tx_cons_ + out / 2 : tx_cons_ + kRingSize + 1);
   return tx_.rsp_prod() != tx_cons_;
 }
 
