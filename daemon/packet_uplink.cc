@@ -21,6 +21,22 @@ namespace {
 
 std::string sys_error(const std::string& what) { return what + ": " + std::strerror(errno); }
 
+// The socket's buffers, each way: the default (net.core.rmem_default/wmem_default, 208 KiB)
+// holds three TCP super-frames, and a full one drops (the receive side in the kernel, the send
+// side here as tx_errors), which the lab's TCP senders saw as retransmissions both ways. 4 MiB,
+// as a qdisc of 1000 frames would hold; only what waits takes memory. Forced past
+// rmem_max/wmem_max with CAP_NET_ADMIN (xfwd.service has it), else as large as they allow.
+constexpr int kSocketBuffer = 4 << 20;
+void set_buffer(int fd, int force, int plain) {
+  if (::setsockopt(fd, SOL_SOCKET, force, &kSocketBuffer, sizeof kSocketBuffer) < 0)
+    (void)::setsockopt(fd, SOL_SOCKET, plain, &kSocketBuffer, sizeof kSocketBuffer);
+}
+int get_int(int fd, int level, int name) {
+  int v = 0;
+  socklen_t len = sizeof v;
+  return ::getsockopt(fd, level, name, &v, &len) == 0 ? v : -1;
+}
+
 // struct virtio_net_hdr, the header PACKET_VNET_HDR puts before every frame (its fields in host
 // byte order on little-endian machines). <linux/virtio_net.h> itself does not compile as C++.
 struct virtio_net_hdr {
@@ -76,6 +92,8 @@ std::unique_ptr<PacketUplink> PacketUplink::open(const std::string& ifname, std:
   if (::setsockopt(u->fd_, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0)
     return *err = sys_error("uplink: PACKET_VNET_HDR"), nullptr;
   (void)::setsockopt(u->fd_, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+  set_buffer(u->fd_, SO_RCVBUFFORCE, SO_RCVBUF);
+  set_buffer(u->fd_, SO_SNDBUFFORCE, SO_SNDBUF);
   u->rx_.resize(kBatch * kMaxFrame);
   u->tx_.resize(kBatch * kMaxFrame);
   u->tx_len_.resize(kBatch);
@@ -182,8 +200,18 @@ bool PacketUplink::up() const {
   return s == "up" || s == "unknown";  // a TAP or veth without carrier reporting says unknown
 }
 
+// socket_drops: frames the kernel could not queue on the socket (its receive buffer full);
+// PACKET_STATISTICS counts since the last time it was asked.
 nlohmann::json PacketUplink::status() const {
-  return {{"kind", "packet"}, {"interface", name_}, {"mtu", mtu_}};
+  tpacket_stats st{};
+  socklen_t len = sizeof st;
+  if (::getsockopt(fd_, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) socket_drops_ += st.tp_drops;
+  return {{"kind", "packet"},
+          {"interface", name_},
+          {"mtu", mtu_},
+          {"rcvbuf", get_int(fd_, SOL_SOCKET, SO_RCVBUF)},
+          {"sndbuf", get_int(fd_, SOL_SOCKET, SO_SNDBUF)},
+          {"socket_drops", socket_drops_}};
 }
 
 }  // namespace xfw::daemon

@@ -9,7 +9,7 @@
 // VIRTIO_NET_HDR_F_NEEDS_CSUM) or verified it (VIRTIO_NET_HDR_F_DATA_VALID: a kernel netfront
 // whose backend vouched for it); a peer doing TSO/GSO still hands over TCP super-frames. On
 // send, a TCP super-frame goes out whole with a GSO header and the kernel segments it (or passes
-// it on to a peer that takes GSO).
+// it on to a peer that takes GSO). The socket's buffers are 4 MiB each way (packet_uplink.cc).
 #pragma once
 
 #include <memory>
@@ -56,6 +56,7 @@ class PacketUplink final : public Uplink {
   std::vector<std::optional<UplinkOffload>> tx_gso_;
   uint32_t mtu_ = 1500;
   std::size_t tx_count_ = 0;
+  mutable uint64_t socket_drops_ = 0;  // PACKET_STATISTICS resets what it reports
 };
 
 }  // namespace xfw::daemon

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # End-to-end tests on the testbed (tests/testbed/lib.sh): real Linux network stacks as AppVMs
 # and as the netvm, xfwd in between with simulated Xen. Needs root (namespaces, TAP).
-#   tests/testbed/e2e.sh build/release/daemon/xfwd
+#   tests/testbed/e2e.sh build/release/daemon/xfwd build/release/ctl/xfwctl
 # Exit 0 when every check passed, 1 otherwise, 77 (skipped) without root.
 set -u
 [ "$(id -u)" = 0 ] || { echo "testbed: needs root (network namespaces): skipped"; exit 77; }
-XFWD=$(realpath "$1")
+XFWD=$(realpath "$1") XFWCTL=$(realpath "$2")
 cd "$(dirname "$0")/../.."
 source tests/testbed/lib.sh
 trap tb_down EXIT
@@ -76,6 +76,14 @@ check "rule change applies to new connections" expect_fail tb_ns work curl -s --
 check "a bad rules file is refused, the rules stay" bash -c "
   echo '\"10.137.0.5\" = [\"action=maybe\"]' >> $TB_DIR/xfwd.toml; kill -HUP $TB_XFWD_PID; sleep 0.3
   ip netns exec $TB-work ping -c1 -W2 192.168.100.1"
+
+if [ "${TB_UPLINK:-packet}" != netfront ]; then
+  # (the kernel reports twice what was set: its own bookkeeping; 2 MB and more went through)
+  check "the AF_PACKET uplink's socket buffers are 4 MiB each way, and the kernel dropped none of its frames" bash -c "
+    '$XFWCTL' --socket '$TB_DIR/control.sock' status --json > '$TB_DIR/status.json' &&
+    python3 -c 'import json, sys; u = json.load(open(sys.argv[1]))[\"uplink_status\"]; print(u)
+sys.exit(not (u[\"rcvbuf\"] >= 4 << 20 and u[\"sndbuf\"] >= 4 << 20 and u[\"socket_drops\"] == 0))' '$TB_DIR/status.json'"
+fi
 
 tb_stop_xfwd
 echo "-- xfwd summary"; cat "$TB_DIR/xfwd.out"
