@@ -3,7 +3,8 @@
 # sys-net (lab/scenarios/perf.sh): xfwd with its own netfront (the lab's sys-firewall), xfwd with
 # AF_PACKET on the kernel's netfront, and Linux sys-firewall (the kernel's netfront and
 # xen-netback + a Qubes-shaped nftables ruleset). iperf3 TCP both ways, UDP 64-byte frames both
-# ways (packets/s received), sys-firewall's CPU-seconds per GB (TCP) or per million packets (UDP)
+# ways (packets/s received), TCP up once more at the end (tcp-up-again), sys-firewall's
+# CPU-seconds per GB (TCP) or per million packets (UDP)
 # from `xl list`; then sys-net restarted under a running AppVM, with xfwd and with Linux: the
 # seconds until its pages arrive again. BOOTS boots, alternating the order (odd boots xfwd first,
 # even boots the kernel first); prints each boot's lines, then per figure the median and the
@@ -48,8 +49,8 @@ awk 'function stat(s,   a, k, i, j, t) { k = split(s, a, " ");
          if ($i ~ /^(kernel|xfwd-packet|xfwd|xfwd\/kernel|xfwd\/xfwd-packet)$/) { key = (cpu ? "cpu " : "") $i; if ($(i + 1) != "-") v[n, key] = v[n, key] " " $(i + 1); i++ }
        } }
      END {
-       split("tcp-up tcp-down udp-up udp-down", order, " ")
-       for (o = 1; o <= 4; o++) {
+       split("tcp-up tcp-down udp-up udp-down tcp-up-again", order, " ")
+       for (o = 1; o <= 5; o++) {
          n = order[o]; if (!(n in names)) continue
          printf "  %-9s xfwd/kernel %-20s xfwd/xfwd-packet %s\n", n, stat(v[n, "xfwd/kernel"]), stat(v[n, "xfwd/xfwd-packet"])
          printf "  %-9s CPU-s per %-4s kernel %-18s xfwd-packet %-18s xfwd %s\n", "", unit[n], stat(v[n, "cpu kernel"]), stat(v[n, "cpu xfwd-packet"]), stat(v[n, "cpu xfwd"])

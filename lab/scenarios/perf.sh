@@ -5,7 +5,8 @@
 #   xfwd-packet  the same xfwd with kind = "packet": AF_PACKET on eth0, the kernel's xen-netfront;
 #   kernel       Linux sys-firewall — the kernel's netfront, xen-netback, forwarding and an
 #                nftables ruleset shaped like Qubes' (lib.sh kernel_fw_start).
-# iperf3 3.12, 10 s each: TCP both ways, UDP with 18-byte payloads (64-byte frames) both ways. For
+# iperf3 3.12, 10 s each: TCP both ways, UDP with 18-byte payloads (64-byte frames) both ways,
+# then TCP up once more (tcp-up-again: is the first run's figure a warm-up effect?). For
 # each figure also sys-firewall's CPU time (xl list, all its vCPUs). Then, for xfwd and for Linux
 # sys-firewall, sys-net destroyed and re-created under a running AppVM (lib.sh sysnet_restart):
 # how long until its pages arrive again, by themselves.
@@ -29,6 +30,7 @@ name=tcp-up; tcp; err
 name=tcp-down; tcp -R; err
 name=udp-up; udp; err
 name=udp-down; udp -R; err
+name=tcp-up-again; tcp; err
 G
 fw_cpu() { xl list sys-firewall | awk 'NR == 2 { print $6 }'; }
 # sys-firewall's own accounting, in CPU-seconds: "cpu xfwd_user xfwd_sys user system irq softirq
@@ -121,8 +123,8 @@ awk 'FILENAME ~ /kperf/ { k[$1] = $2; kc[$1] = $3; kb[$1] = $4; next }
      function val(a) { return (a == "") ? "-" : a }
      function ratio(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "-" }
      function per(c, b, d) { return (b > 0) ? sprintf("%.1f", c / (b / d)) : "-" }
-     END { split("tcp-up tcp-down udp-up udp-down", names, " ")
-       for (i = 1; i <= 4; i++) { n = names[i]; unit = (n ~ /^tcp/) ? "GB" : "Mpkt"; d = (n ~ /^tcp/) ? 1e9 : 64e6
+     END { split("tcp-up tcp-down udp-up udp-down tcp-up-again", names, " ")
+       for (i = 1; i <= 5; i++) { n = names[i]; unit = (n ~ /^tcp/) ? "GB" : "Mpkt"; d = (n ~ /^tcp/) ? 1e9 : 64e6
          printf "XFW-PERF %-9s kernel %9s xfwd-packet %9s xfwd %9s | xfwd/kernel %5s xfwd/xfwd-packet %5s | CPU-s/%-4s kernel %6s xfwd-packet %6s xfwd %6s\n",
                 n, val(k[n]), val(p[n]), val(x[n]), ratio(x[n], k[n]), ratio(x[n], p[n]), unit,
                 per(kc[n], kb[n], d), per(pc[n], pb[n], d), per(xc[n], xb[n], d) } }' \
