@@ -95,7 +95,7 @@ with_xfwd_packet() {
       systemctl start xfwd'
   wait_for 60 xfwd_active
   run_perf pperf
-  fw 'xfwctl stats | grep -i uplink'
+  fw 'xfwctl stats | grep -i uplink; xfwctl status --json | grep -o "\"socket_drops\": *[0-9]*"'
   fw 'systemctl stop xfwd; cp /run/xfwd.toml.netfront /etc/xfw/xfwd.toml'
   uplink_to_xfwd
 }
