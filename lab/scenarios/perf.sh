@@ -84,6 +84,7 @@ with_xfwd() {
   say "xfwd (xfwd.service in sys-firewall, its own netfront)"
   run_perf perf
   for c in "vifs --json" "stats"; do fw "xfwctl $c"; done
+  say "xfwd's netfront dropped: $(fw 'xfwctl status --json' | tr -d ' \n' | grep -o '"uplink_status":.*' | grep -o '"drops":{[^}]*}')"
   say "sys-firewall memory with xfwd: $(fw 'echo "xfwd RSS $(ps -o rss= -C xfwd) kB;" $(free -m | sed -n 2p)')"
   restart_probe netcycle 10.137.0.8 xfwd
 }
