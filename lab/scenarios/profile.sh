@@ -1,16 +1,24 @@
 # Where xfwd's time goes, per frame, in sys-firewall (lab/run.sh build/lab profile; sourced by
 # dom0's init): an AppVM runs iperf3 to sys-net (TCP both ways, UDP 64-byte frames both ways,
-# 10 s each) while xfwd runs under `strace -c -f` (each system call stops xfwd: the throughput of
-# these runs means nothing, the counts per frame do). Per run, from xfwctl's counters taken with
-# the trace: the frames xfwd sent (to the uplink and to the AppVM) and their mean size, the event
-# channel events and notifications, and every system call xfwd made — in the lab's PV domains
-# each one is a trip through Xen, where Qubes' PVH sys-firewall makes it natively.
-# XFW-PROFILE NAME frames F bytes/frame B events/frame E notifications/frame N syscalls/frame S | CALL n/frame ...
+# 10 s each) while the kernel counts xfwd's system calls (an ftrace histogram trigger on
+# raw_syscalls:sys_enter, filtered on xfwd's pid: it counts in the kernel without stopping xfwd,
+# so the runs' throughput holds, unlike under strace). Per run, from xfwctl's counters and
+# /proc/PID around the run: the frames xfwd sent (to the uplink and to the AppVM) and their mean
+# size, the receiver's iperf3 rate, the event channel events and notifications, xfwd's wake-ups
+# (voluntary context switches), its CPU time (user and system) and every system call it made, per frame. In the
+# lab's PV domains each system call is a trip through Xen, where Qubes' PVH sys-firewall makes
+# it natively.
+# XFW-PROFILE NAME frames F bytes/frame B Mbit/s M events/frame E notifications/frame N wakeups/frame W cpu-us/frame C user U sys K syscalls/frame S | CALL n/frame ...
 # (before that, XFW-QUEUE: see below)
 cat > /tmp/profile.sh <<'G'
 #!/bin/dash
 # "B name", then a pause for dom0 to start the trace; iperf3; "R name", a pause to stop it.
-run() { echo "B $1"; sleep 8; shift; iperf3 -c 192.168.100.1 -t 10 "$@" > /tmp/o 2>&1; tail -n 3 /tmp/o; echo "R"; sleep 8; }
+# "R MBIT", the receiver's rate.
+run() {
+  echo "B $1"; sleep 8; shift; iperf3 -c 192.168.100.1 -t 10 "$@" > /tmp/o 2>&1; tail -n 3 /tmp/o
+  echo "R $(awk '/receiver/ { for (i = 2; i <= NF; i++) if ($i ~ /bits\/sec$/) { r = $(i-1); u = $i; break } }
+                 END { if (u ~ /^K/) r /= 1000; if (u ~ /^G/) r *= 1000; print r + 0 }' /tmp/o)"; sleep 8
+}
 run tcp-down -R
 run tcp-up
 run udp-down -u -l 18 -b 0 -R
@@ -44,6 +52,11 @@ for q in 131072 default; do
   echo "XFW-QUEUE $q tcp-down ${2:--} retr ${3:--} | $(fw 'xfwctl stats' | sed -n '/DROP REASON/,/^$/p' | tr -s ' \n' ' ')"
   xl destroy queue$q 2>/dev/null
 done
+# The trigger, and xfwd's "utime stime voluntary_ctxt_switches" (/proc/PID/stat's clock ticks).
+trigger="hist:keys=id.syscall:vals=hitcount:sort=hitcount.descending:size=256 if common_pid == \$p"
+procstat='p=$(pgrep -xo xfwd); echo $(cut -d" " -f14,15 /proc/$p/stat) $(awk "/^voluntary_ctxt/ { print \$2 }" /proc/$p/status)'
+fw 'T=/sys/kernel/tracing; [ -d $T/events ] || mount -t tracefs nodev $T; ls $T/events/raw_syscalls/sys_enter/trigger' |
+  sed 's/^/profile: /'
 LINGER=2 create prof 10.137.0.9 /tmp/profile.sh
 log=/var/log/xen/console/guest-prof.log seen=0
 for _ in $(seq 600); do
@@ -53,27 +66,28 @@ for _ in $(seq 600); do
     set -- $(grep '^[BR]' "$log" | sed -n "${seen}p" | tr -d '\r')  # (the console's lines end in CR LF)
     case "$1" in
       B) name=$2
-         fw 'rm -f /run/strace.out; setsid strace -c -S calls -f -q -o /run/strace.out -p "$(pgrep -xo xfwd)" > /dev/null 2>&1 < /dev/null &
-             echo $! > /run/strace.pid; sleep 1'
-         c0=$(counters) ;;
-      R) c1=$(counters)
-         fw 'kill -INT "$(cat /run/strace.pid)"; for i in $(seq 50); do [ -s /run/strace.out ] && ! kill -0 "$(cat /run/strace.pid)" 2>/dev/null && break; sleep 0.2; done
-             cat /run/strace.out' > /tmp/strace.$name
-         echo "$c0 $c1" | cat - /tmp/strace.$name | awk -v n="$name" '
-           NR == 1 { f = $5 - $1; b = $6 - $2; e = $7 - $3; m = $8 - $4; next }
-           # strace -c: "% time seconds usecs/call calls [errors] syscall", then a "total" line
-           $1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { calls[$NF] = $4; order[++k] = $NF }
+         fw "p=\$(pgrep -xo xfwd); echo \"$trigger\" >> /sys/kernel/tracing/events/raw_syscalls/sys_enter/trigger"
+         c0="$(counters) $(fw "$procstat")" ;;
+      R) c1="$(counters) $(fw "$procstat")"
+         fw "p=\$(pgrep -xo xfwd); cat /sys/kernel/tracing/events/raw_syscalls/sys_enter/hist
+             echo \"!$trigger\" >> /sys/kernel/tracing/events/raw_syscalls/sys_enter/trigger" > /tmp/hist.$name
+         echo "$c0 $c1 $2 $(fw 'getconf CLK_TCK')" | cat - /tmp/hist.$name | awk -v n="$name" '
+           # "frames bytes events notifications utime stime wakeups" before, then after, the rate, CLK_TCK
+           NR == 1 { f = $8 - $1; b = $9 - $2; e = $10 - $3; m = $11 - $4
+                     usr = ($12 - $5) / $16 * 1e6; sys = ($13 - $6) / $16 * 1e6; w = $14 - $7; rate = $15; next }
+           # "{ id: sys_epoll_wait [232] } hitcount: 1234"
+           $1 == "{" && $2 == "id:" { c = $3; sub(/^sys_/, "", c); calls[c] = $NF; order[++k] = c }
            END { if (f <= 0) { print "XFW-PROFILE " n " no frames"; exit }
                  s = 0; for (i = 1; i <= k; i++) s += calls[order[i]]
-                 printf "XFW-PROFILE %-9s frames %d bytes/frame %d events/frame %.3f notifications/frame %.3f syscalls/frame %.2f |",
-                        n, f, b / f, e / f, m / f, s / f
-                 for (i = 1; i <= k && i <= 8; i++) printf " %s %.2f", order[i], calls[order[i]] / f
+                 printf "XFW-PROFILE %-9s frames %d bytes/frame %d Mbit/s %s events/frame %.3f notifications/frame %.3f wakeups/frame %.3f cpu-us/frame %.1f user %.1f sys %.1f syscalls/frame %.2f |",
+                        n, f, b / f, rate, e / f, m / f, w / f, (usr + sys) / f, usr / f, sys / f, s / f
+                 for (i = 1; i <= k && i <= 10; i++) printf " %s %.3f", order[i], calls[order[i]] / f
                  print "" }'
-         sed "s/^/  strace $name: /" /tmp/strace.$name ;;
+         grep -v '^#' /tmp/hist.$name | grep . | sed "s/^/  hist $name: /" ;;
     esac
   done
   grep -q XFW-GUEST-END "$log" 2>/dev/null && break
   sleep 0.5
 done
-sed -n '/XFW-GUEST-START/,/XFW-GUEST-END/p' "$log" | grep -E "sender|receiver" | sed 's/^/  iperf3 (under the trace): /'
+sed -n '/XFW-GUEST-START/,/XFW-GUEST-END/p' "$log" | grep -E "sender|receiver" | sed 's/^/  iperf3: /'
 xl destroy prof 2>/dev/null
