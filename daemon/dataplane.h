@@ -20,6 +20,7 @@
 #include "daemon/uplink.h"
 #include "firewall/pipeline.h"
 #include "netback/netback.h"
+#include "xen/clock.h"
 
 namespace xfw::daemon {
 
@@ -136,7 +137,7 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
   static constexpr int kDropLogRate = 100;
   static int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::steady_clock::now().time_since_epoch()).count();
+               xen::CoarseClock::now().time_since_epoch()).count();
   }
   // The time frames are judged at: read once per turn of the loop (flush() forgets it), not once
   // per frame. In the lab's PV domains, without a stable TSC, every clock read is a system call

@@ -21,7 +21,7 @@ void EventLoop::add_periodic(std::chrono::milliseconds every, std::function<void
 }
 
 void EventLoop::add_deadline(std::function<std::optional<netback::TimePoint>()> next, std::function<void()> fire) {
-  deadlines_.push_back(std::make_unique<Deadline>(Deadline{boost::asio::steady_timer(io_), std::move(next), std::move(fire), {}}));
+  deadlines_.push_back(std::make_unique<Deadline>(Deadline{DeadlineTimer(io_), std::move(next), std::move(fire), {}}));
 }
 
 void EventLoop::post(std::function<void()> f) {

@@ -21,6 +21,18 @@
 
 namespace xfw::daemon {
 
+// A timer on the data path's clock (netback::Clock, xen/clock.h), which lags the time by up to
+// a tick: each wait is a tick longer, so that now() has reached the deadline when it fires
+// (without it, Asio woke up and waited again, for the same small remainder, until the tick).
+struct CoarseWaitTraits {
+  using Clock = netback::Clock;
+  static Clock::duration to_wait_duration(const Clock::duration& d) {
+    return d > Clock::duration::zero() ? d + Clock::resolution() : d;
+  }
+  static Clock::duration to_wait_duration(const Clock::time_point& t) { return to_wait_duration(t - Clock::now()); }
+};
+using DeadlineTimer = boost::asio::basic_waitable_timer<netback::Clock, CoarseWaitTraits>;
+
 class EventLoop {
  public:
   EventLoop(boost::asio::io_context& io, xen::XenStore& xs, xen::EventChannels& evt,
@@ -50,7 +62,7 @@ class EventLoop {
   boost::asio::io_context& io_;
   netback::Netback& nb_;
   boost::asio::posix::stream_descriptor xs_fd_, evt_fd_;
-  boost::asio::steady_timer timer_;
+  DeadlineTimer timer_;
   std::optional<netback::TimePoint> timer_armed_;  // what timer_ waits for (re-armed only when it moves)
   bool poll_posted_ = false;
   bool stopped_ = false;
@@ -66,7 +78,7 @@ class EventLoop {
   void wait_reader(Reader& r);
   void arm_periodic(Periodic& p);
   struct Deadline {
-    boost::asio::steady_timer timer;
+    DeadlineTimer timer;
     std::function<std::optional<netback::TimePoint>()> next;
     std::function<void()> fire;
     std::optional<netback::TimePoint> armed;

@@ -28,7 +28,7 @@
 
 namespace xfw::netback {
 
-using Clock = std::chrono::steady_clock;
+using Clock = xen::CoarseClock;  // see xen/clock.h
 using TimePoint = Clock::time_point;
 
 struct VifLimits {

@@ -32,7 +32,7 @@
 
 namespace xfw::netfront {
 
-using Clock = std::chrono::steady_clock;
+using Clock = xen::CoarseClock;  // see xen/clock.h
 using TimePoint = Clock::time_point;
 
 inline constexpr uint32_t kMaxSlots = 18;                 // slots of one frame (XEN_NETIF_NR_SLOTS_MIN)

@@ -22,7 +22,8 @@ class EventChannels {
   virtual bool notify(EvtchnPort local) = 0;
   virtual bool unmask(EvtchnPort local) = 0;
   [[nodiscard]] virtual int fd() const = 0;
-  // Next port that fired, or nullopt when none is pending (never blocks).
+  // Next port that fired, or nullopt when none is pending (never blocks). Callers drain it: call
+  // it until it returns nullopt.
   [[nodiscard]] virtual std::optional<EvtchnPort> pending() = 0;
 };
 

@@ -14,11 +14,13 @@
 #include <cstdint>
 #include <optional>
 
+#include "xen/clock.h"
+
 namespace xfw::xen {
 
 class KickBackoff {
  public:
-  using TimePoint = std::chrono::steady_clock::time_point;
+  using TimePoint = CoarseClock::time_point;
 
   // Records one pass; true if it was a spurious kick.
   bool after_pass(bool kicked, uint32_t handled, bool more, TimePoint now) {
