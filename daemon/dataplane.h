@@ -140,8 +140,8 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
                xen::CoarseClock::now().time_since_epoch()).count();
   }
   // The time frames are judged at: read once per turn of the loop (flush() forgets it), not once
-  // per frame. In the lab's PV domains, without a stable TSC, every clock read is a system call
-  // (a trip through Xen): per frame, they were the most frequent call xfwd made (scenarios/profile.sh).
+  // per frame. (The clock is the coarse one, xen/clock.h: a read is no system call, even in the
+  // lab's PV domains, where steady_clock's were the most frequent call xfwd made.)
   int64_t pass_now() {
     if (!pass_now_) pass_now_ = now_ms();
     return *pass_now_;

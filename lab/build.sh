@@ -129,7 +129,7 @@ build_sysfw() {  # -> $out/sysfw.zst
   f=$out/sysfw-root
   # The Debian root with the package installed, cached by the package and the recipe.
   # (The .deb's own bytes change with every cpack run: its tar has the time of packing.)
-  local pkgs="xenstore-utils nftables procps kmod strace"  # besides what debian_root.sh installs (strace: scenarios/profile.sh)
+  local pkgs="xenstore-utils nftables procps kmod strace"  # besides what debian_root.sh installs (strace: at hand in the lab; scenarios/profile.sh counts with ftrace now)
   local key; key=$( (echo "$pkgs"; dpkg-deb -c "$deb" | awk '{print $1, $3, $6}'; dpkg-deb --fsys-tarfile "$deb" | tar -xO;
                      dpkg-deb --ctrl-tarfile "$deb" | tar -xO; cat tests/packaging/debian_root.sh) | sha256sum | cut -c1-16)
   if [ ! -f "$cache/sysfw-$key.tar" ]; then

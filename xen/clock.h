@@ -24,7 +24,7 @@ struct CoarseClock {
   static time_point now() noexcept {
     timespec ts{};
     ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return time_point(duration(int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec));
+    return time_point(to_duration(ts));
   }
   // How far now() may lag the time (the tick): a timer for T that should find now() >= T when
   // it fires waits this much longer.
@@ -32,9 +32,14 @@ struct CoarseClock {
     static const duration r = [] {
       timespec ts{};
       ::clock_getres(CLOCK_MONOTONIC_COARSE, &ts);
-      return duration(int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec);
+      return to_duration(ts);
     }();
     return r;
+  }
+
+ private:
+  static duration to_duration(const timespec& ts) noexcept {
+    return duration(int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec);
   }
 };
 

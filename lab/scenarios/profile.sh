@@ -5,15 +5,15 @@
 # so the runs' throughput holds, unlike under strace). Per run, from xfwctl's counters and
 # /proc/PID around the run: the frames xfwd sent (to the uplink and to the AppVM) and their mean
 # size, the receiver's iperf3 rate, the event channel events and notifications, xfwd's wake-ups
-# (voluntary context switches), its CPU time (user and system) and every system call it made, per frame. In the
-# lab's PV domains each system call is a trip through Xen, where Qubes' PVH sys-firewall makes
-# it natively.
+# (voluntary context switches), its CPU time (user and system) and every system call it made,
+# per frame. In the lab's PV domains each system call is a trip through Xen, where Qubes' PVH
+# sys-firewall makes it natively.
 # XFW-PROFILE NAME frames F bytes/frame B Mbit/s M events/frame E notifications/frame N wakeups/frame W cpu-us/frame C user U sys K syscalls/frame S | CALL n/frame ...
 # (before that, XFW-QUEUE: see below)
 cat > /tmp/profile.sh <<'G'
 #!/bin/dash
-# "B name", then a pause for dom0 to start the trace; iperf3; "R name", a pause to stop it.
-# "R MBIT", the receiver's rate.
+# "B name", then a pause for dom0 to start the trace; iperf3; "R MBIT" (the receiver's rate), a
+# pause to stop it.
 run() {
   echo "B $1"; sleep 8; shift; iperf3 -c 192.168.100.1 -t 10 "$@" > /tmp/o 2>&1; tail -n 3 /tmp/o
   echo "R $(awk '/receiver/ { for (i = 2; i <= NF; i++) if ($i ~ /bits\/sec$/) { r = $(i-1); u = $i; break } }
@@ -52,11 +52,13 @@ for q in 131072 default; do
   echo "XFW-QUEUE $q tcp-down ${2:--} retr ${3:--} | $(fw 'xfwctl stats' | sed -n '/DROP REASON/,/^$/p' | tr -s ' \n' ' ')"
   xl destroy queue$q 2>/dev/null
 done
-# The trigger, and xfwd's "utime stime voluntary_ctxt_switches" (/proc/PID/stat's clock ticks).
+# The trigger (in $ev), and xfwd's "utime stime voluntary_ctxt_switches" (/proc/PID/stat's clock
+# ticks, CLK_TCK a second).
+ev=/sys/kernel/tracing/events/raw_syscalls/sys_enter
 trigger="hist:keys=id.syscall:vals=hitcount:sort=hitcount.descending:size=256 if common_pid == \$p"
 procstat='p=$(pgrep -xo xfwd); echo $(cut -d" " -f14,15 /proc/$p/stat) $(awk "/^voluntary_ctxt/ { print \$2 }" /proc/$p/status)'
-fw 'T=/sys/kernel/tracing; [ -d $T/events ] || mount -t tracefs nodev $T; ls $T/events/raw_syscalls/sys_enter/trigger' |
-  sed 's/^/profile: /'
+fw 'T=/sys/kernel/tracing; [ -d $T/events ] || mount -t tracefs nodev $T' | sed 's/^/profile: /'
+tck=$(fw 'getconf CLK_TCK')
 LINGER=2 create prof 10.137.0.9 /tmp/profile.sh
 log=/var/log/xen/console/guest-prof.log seen=0
 for _ in $(seq 600); do
@@ -66,12 +68,11 @@ for _ in $(seq 600); do
     set -- $(grep '^[BR]' "$log" | sed -n "${seen}p" | tr -d '\r')  # (the console's lines end in CR LF)
     case "$1" in
       B) name=$2
-         fw "p=\$(pgrep -xo xfwd); echo \"$trigger\" >> /sys/kernel/tracing/events/raw_syscalls/sys_enter/trigger"
+         fw "p=\$(pgrep -xo xfwd); echo \"$trigger\" >> $ev/trigger"
          c0="$(counters) $(fw "$procstat")" ;;
       R) c1="$(counters) $(fw "$procstat")"
-         fw "p=\$(pgrep -xo xfwd); cat /sys/kernel/tracing/events/raw_syscalls/sys_enter/hist
-             echo \"!$trigger\" >> /sys/kernel/tracing/events/raw_syscalls/sys_enter/trigger" > /tmp/hist.$name
-         echo "$c0 $c1 $2 $(fw 'getconf CLK_TCK')" | cat - /tmp/hist.$name | awk -v n="$name" '
+         fw "p=\$(pgrep -xo xfwd); cat $ev/hist; echo \"!$trigger\" >> $ev/trigger" > /tmp/hist.$name
+         echo "$c0 $c1 $2 $tck" | cat - /tmp/hist.$name | awk -v n="$name" '
            # "frames bytes events notifications utime stime wakeups" before, then after, the rate, CLK_TCK
            NR == 1 { f = $8 - $1; b = $9 - $2; e = $10 - $3; m = $11 - $4
                      usr = ($12 - $5) / $16 * 1e6; sys = ($13 - $6) / $16 * 1e6; w = $14 - $7; rate = $15; next }

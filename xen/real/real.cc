@@ -194,19 +194,19 @@ class RealEventChannels final : public EventChannels {
   int fd() const override { return xenevtchn_fd(e_); }
   // The device hands out every port that fired in one read() (an array of them), where
   // xenevtchn_pending() reads one: one system call per event instead of two (the second finding
-  // none). A read that filled less than the buffer emptied the queue, so the pass ends without
-  // another; a port that fires after it makes the fd readable again.
+  // none). A read that filled less than the buffer emptied the queue, so once its ports are
+  // handed out the pass ends without another; a port that fires after it makes the fd readable
+  // again.
   std::optional<EvtchnPort> pending() override {
     if (next_ == got_) {
-      if (drained_) {
-        drained_ = false;
+      if (got_ != 0 && got_ < ports_.size()) {  // the last read emptied the queue
+        next_ = got_ = 0;
         return std::nullopt;
       }
       const ssize_t n = ::read(xenevtchn_fd(e_), ports_.data(), sizeof ports_);  // fd is non-blocking
       if (n < ssize_t(sizeof(evtchn_port_t))) return std::nullopt;
       next_ = 0;
       got_ = std::size_t(n) / sizeof(evtchn_port_t);
-      drained_ = got_ < ports_.size();
     }
     return EvtchnPort{ports_[next_++]};
   }
@@ -214,8 +214,7 @@ class RealEventChannels final : public EventChannels {
  private:
   xenevtchn_handle* e_;
   std::array<evtchn_port_t, 64> ports_{};
-  std::size_t next_ = 0, got_ = 0;
-  bool drained_ = false;
+  std::size_t next_ = 0, got_ = 0;  // ports_[next_, got_) are still to be handed out
 };
 
 // Pages shared through /dev/xen/gntalloc. The kernel allocates them zeroed (__GFP_ZERO) and,
