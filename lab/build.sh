@@ -24,7 +24,7 @@ mkdir -p "$cache"
 export DEBIAN_FRONTEND=noninteractive
 need=()
 for p in qemu-system-x86 xen-utils-4.17 xenstore-utils iproute2 busybox-static iperf3 cpio \
-         dnsmasq-base nftables mmdebstrap kmod python3 zstd; do
+         dnsmasq-base nftables mmdebstrap kmod python3 zstd linux-perf; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -147,6 +147,7 @@ build_sysfw() {  # -> $out/sysfw.zst
   cp -a lab/sysfw/. "$f/"
   install -m 755 lab/agent "$f/usr/local/sbin/xfw-lab-agent"
   put_qubesdb "$f"
+  put "$f" /usr/bin/perf  # scenarios/profile.sh (the program and its libraries, not Debian's linux-perf with its Python and Perl)
   cp lab/kernel/qubes.nft "$f/etc/xfw/qubes.nft"
   install -m 755 lab/kernel/vif-route-qubes "$f/etc/xfw/vif-route-qubes"
   install -m 755 lab/vif-watch "$f/usr/local/sbin/vif-watch"

@@ -7,8 +7,13 @@
 # size, the receiver's iperf3 rate, the event channel events and notifications, xfwd's wake-ups
 # (voluntary context switches), its CPU time (user and system) and every system call it made,
 # per frame. In the lab's PV domains each system call is a trip through Xen, where Qubes' PVH
-# sys-firewall makes it natively.
+# sys-firewall makes it natively. And where its CPU time goes: perf samples xfwd (cpu-clock,
+# 997 Hz, with the kernel's call chains; there is no PMU in a PV domain) over the run, and the
+# symbols (xfwd's, its libraries' and the kernel's) that took at least 1 % of the samples are
+# printed, then the kernel's functions by the share of the samples under them.
 # XFW-PROFILE NAME frames F bytes/frame B Mbit/s M events/frame E notifications/frame N wakeups/frame W cpu-us/frame C user U sys K syscalls/frame S | CALL n/frame ...
+# XFW-CPU NAME PCT% DSO SYMBOL (at the end, for each run: the symbols at >= 1 % of the samples)
+# XFW-CPU-KERNEL NAME PCT% SYMBOL (then the kernel's functions at >= 2 %, with what they call)
 # (before that, XFW-QUEUE: see below)
 cat > /tmp/profile.sh <<'G'
 #!/bin/dash
@@ -60,7 +65,7 @@ procstat='p=$(pgrep -xo xfwd); echo $(cut -d" " -f14,15 /proc/$p/stat) $(awk "/^
 fw 'T=/sys/kernel/tracing; [ -d $T/events ] || mount -t tracefs nodev $T' | sed 's/^/profile: /'
 tck=$(fw 'getconf CLK_TCK')
 LINGER=2 create prof 10.137.0.9 /tmp/profile.sh
-log=/var/log/xen/console/guest-prof.log seen=0
+log=/var/log/xen/console/guest-prof.log seen=0 names=
 for _ in $(seq 600); do
   n=$(grep -c '^[BR]' "$log" 2>/dev/null)
   while [ "$seen" -lt "$n" ]; do
@@ -68,7 +73,8 @@ for _ in $(seq 600); do
     set -- $(grep '^[BR]' "$log" | sed -n "${seen}p" | tr -d '\r')  # (the console's lines end in CR LF)
     case "$1" in
       B) name=$2
-         fw "p=\$(pgrep -xo xfwd); echo \"$trigger\" >> $ev/trigger"
+         fw "p=\$(pgrep -xo xfwd); echo \"$trigger\" >> $ev/trigger
+             nohup perf record -q -F 997 -e cpu-clock -g -p \$p -o /tmp/perf.$name > /tmp/perf.log 2>&1 &"
          c0="$(counters) $(fw "$procstat")" ;;
       R) c1="$(counters) $(fw "$procstat")"
          fw "p=\$(pgrep -xo xfwd); cat $ev/hist; echo \"!$trigger\" >> $ev/trigger" > /tmp/hist.$name
@@ -84,11 +90,24 @@ for _ in $(seq 600); do
                         n, f, b / f, rate, e / f, m / f, w / f, (usr + sys) / f, usr / f, sys / f, s / f
                  for (i = 1; i <= k && i <= 10; i++) printf " %s %.3f", order[i], calls[order[i]] / f
                  print "" }'
-         grep -v '^#' /tmp/hist.$name | grep . | sed "s/^/  hist $name: /" ;;
+         grep -v '^#' /tmp/hist.$name | grep . | sed "s/^/  hist $name: /"
+         fw "pkill -INT -x perf; while pgrep -x perf > /dev/null; do sleep 0.2; done; cat /tmp/perf.log" |
+           sed "s/^/  perf $name: /"
+         names="$names $name" ;;
     esac
   done
   grep -q XFW-GUEST-END "$log" 2>/dev/null && break
   sleep 0.5
 done
 sed -n '/XFW-GUEST-START/,/XFW-GUEST-END/p' "$log" | grep -E "sender|receiver" | sed 's/^/  iperf3: /'
+# The samples, once the runs are over (a report takes a while under emulation).
+for name in $names; do
+  fw "perf report -i /tmp/perf.$name --stdio -q --no-children --sort dso,sym --percent-limit 1 -g none 2>&1 | head -n 40" 300 |
+    awk -v n="$name" '$1 ~ /%$/ { $1 = sprintf("%6s", $1); print "XFW-CPU " n " " $0; next } NF { print "  perf " n ": " $0 }'
+  # The kernel's share by what xfwd asked of it: the samples under each of its functions, the
+  # functions they call included (the system calls, the gntdev and evtchn devices' handlers).
+  fw "perf report -i /tmp/perf.$name --stdio -q --children --sort sym -g none --percent-limit 2 2>&1 |
+      awk '\$3 == \"[k]\"' | head -n 40" 300 |
+    awk -v n="$name" '{ printf "XFW-CPU-KERNEL %s %7s %s\n", n, $1, $4 }'
+done
 xl destroy prof 2>/dev/null
