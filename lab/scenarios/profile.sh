@@ -11,7 +11,7 @@
 # 997 Hz, with the kernel's call chains; there is no PMU in a PV domain) over the run, and the
 # symbols (xfwd's, its libraries' and the kernel's) that took at least 1 % of the samples are
 # printed, then the kernel's functions by the share of the samples under them.
-# XFW-PROFILE NAME frames F bytes/frame B Mbit/s M events/frame E notifications/frame N wakeups/frame W cpu-us/frame C user U sys K syscalls/frame S | CALL n/frame ...
+# XFW-PROFILE NAME frames F bytes/frame B Mbit/s M events/frame E notifications/frame N to-sys-net U wakeups/frame W cpu-us/frame C user U sys K syscalls/frame S | CALL n/frame ...
 # XFW-CPU NAME PCT% DSO SYMBOL (at the end, for each run: the symbols at >= 1 % of the samples)
 # XFW-CPU-KERNEL NAME PCT% SYMBOL (then the kernel's functions at >= 2 %, with what they call)
 # (before that, XFW-QUEUE: see below)
@@ -29,13 +29,15 @@ run tcp-up
 run udp-down -u -l 18 -b 0 -R
 run udp-up -u -l 18 -b 0
 G
-# xfwd's counters, "tx_frames tx_bytes events notifications" summed over the uplink and every vif.
+# xfwd's counters, "tx_frames tx_bytes events notifications" summed over the uplink and every
+# vif, then the uplink's notifications (to sys-net) alone.
 counters() {
-  fw 'xfwctl status --json; xfwctl vifs --json' | tr ',{}' '\n\n\n' | awk -F: '
+  fw 'xfwctl status --json; echo "{\"profile_vifs_next\": 1}"; xfwctl vifs --json' | tr ',{}' '\n\n\n' | awk -F: '
     { gsub(/[" ]/, "") }
+    $1 == "profile_vifs_next" { v = 1 }  # (status has a "vifs" of its own)
     $1 == "tx_frames" || $1 == "tx_packets" { f += $2 } $1 == "tx_bytes" { b += $2 }
-    $1 == "events" { e += $2 } $1 == "notifications" { n += $2 }
-    END { print f + 0, b + 0, e + 0, n + 0 }'
+    $1 == "events" { e += $2 } $1 == "notifications" { n += $2; if (!v) u += $2 }
+    END { print f + 0, b + 0, e + 0, n + 0, u + 0 }'
 }
 # First, without the trace: TCP towards an AppVM with netback's receive queue at 128 KiB (the
 # default until 2026-12-03) and at the default, one AppVM each, xfwd restarted in between: the
@@ -79,15 +81,16 @@ for _ in $(seq 600); do
       R) c1="$(counters) $(fw "$procstat")"
          fw "p=\$(pgrep -xo xfwd); cat $ev/hist; echo \"!$trigger\" >> $ev/trigger" > /tmp/hist.$name
          echo "$c0 $c1 $2 $tck" | cat - /tmp/hist.$name | awk -v n="$name" '
-           # "frames bytes events notifications utime stime wakeups" before, then after, the rate, CLK_TCK
-           NR == 1 { f = $8 - $1; b = $9 - $2; e = $10 - $3; m = $11 - $4
-                     usr = ($12 - $5) / $16 * 1e6; sys = ($13 - $6) / $16 * 1e6; w = $14 - $7; rate = $15; next }
+           # "frames bytes events notifications to-sys-net utime stime wakeups" before, then after,
+           # the rate, CLK_TCK
+           NR == 1 { f = $9 - $1; b = $10 - $2; e = $11 - $3; m = $12 - $4; mu = $13 - $5
+                     usr = ($14 - $6) / $18 * 1e6; sys = ($15 - $7) / $18 * 1e6; w = $16 - $8; rate = $17; next }
            # "{ id: sys_epoll_wait [232] } hitcount: 1234"
            $1 == "{" && $2 == "id:" { c = $3; sub(/^sys_/, "", c); calls[c] = $NF; order[++k] = c }
            END { if (f <= 0) { print "XFW-PROFILE " n " no frames"; exit }
                  s = 0; for (i = 1; i <= k; i++) s += calls[order[i]]
-                 printf "XFW-PROFILE %-9s frames %d bytes/frame %d Mbit/s %s events/frame %.3f notifications/frame %.3f wakeups/frame %.3f cpu-us/frame %.1f user %.1f sys %.1f syscalls/frame %.2f |",
-                        n, f, b / f, rate, e / f, m / f, w / f, (usr + sys) / f, usr / f, sys / f, s / f
+                 printf "XFW-PROFILE %-9s frames %d bytes/frame %d Mbit/s %s events/frame %.3f notifications/frame %.3f to-sys-net %.3f wakeups/frame %.3f cpu-us/frame %.1f user %.1f sys %.1f syscalls/frame %.2f |",
+                        n, f, b / f, rate, e / f, m / f, mu / f, w / f, (usr + sys) / f, usr / f, sys / f, s / f
                  for (i = 1; i <= k && i <= 10; i++) printf " %s %.3f", order[i], calls[order[i]] / f
                  print "" }'
          grep -v '^#' /tmp/hist.$name | grep . | sed "s/^/  hist $name: /"
