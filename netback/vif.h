@@ -153,7 +153,10 @@ class Vif {
   bool rx_stalled_ = false;
   xen::KickBackoff kicks_;  // spurious-kick back-off (XSA-332)
   bool masked_ = true;  // a fired port stays masked until we unmask it
-  bool notify_pending_ = false;  // rx_now answered requests the guest wants an event for
+  // The guest wants an event for responses already pushed (by rx_now, or by a pass whose event
+  // was put off), and how many slots were answered since its last event.
+  bool notify_pending_ = false;
+  uint32_t unnotified_ = 0;
 };
 
 }  // namespace xfw::netback

@@ -115,6 +115,33 @@ TEST(Netback, SuperFrameGoesToTheGuestAtOnceInOrder) {
   EXPECT_EQ(st->counters.notifications - events_before, 1u);
 }
 
+// While passes follow each other (the guest keeps queueing faster than a pass takes), its event
+// waits for the last of them, or for a quarter ring (64 slots) answered since the one before.
+TEST(Netback, BackToBackPassesShareTheGuestsEvent) {
+  netback::NetbackConfig cfg;
+  cfg.limits.tx_budget = 4;
+  World w(cfg);
+  auto& fe = w.add_guest(DomId{5}, "work", "10.137.0.5");
+  w.settle();
+  w.sink.keep = false;
+  const uint64_t before = w.status(DomId{5})->counters.notifications;
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(fe.send(make_frame(60)));
+  w.nb.on_events(w.now);
+  std::vector<uint64_t> events;  // the guest's events after each pass
+  for (int pass = 0; pass < 25; ++pass) {
+    w.nb.poll(w.now);
+    fe.step();  // the guest takes what its event says is there, and asks for the next
+    events.push_back(w.status(DomId{5})->counters.notifications - before);
+  }
+  EXPECT_EQ(events[14], 0u);  // 60 slots answered, passes to follow
+  EXPECT_EQ(events[15], 1u);  // 64
+  EXPECT_EQ(events[23], 1u);
+  EXPECT_EQ(events[24], 2u);  // the last pass: nothing follows
+  EXPECT_EQ(fe.tx_ok, 100u);
+  EXPECT_EQ(fe.tx_in_flight(), 0u);
+  EXPECT_FALSE(w.nb.poll(w.now));
+}
+
 TEST(Netback, GuestWithoutSgGetsNoMultiSlotFrames) {
   World w;
   xen::sim::SimNetfrontOptions opt;
