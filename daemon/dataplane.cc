@@ -122,8 +122,10 @@ void Dataplane::from_uplink(std::span<std::byte> f, bool csum_blank, bool csum_v
     uplink_copy_.assign(f.begin(), f.end());
     uplink_frame_ = uplink_copy_;
   }
+  if (uplink_ && uplink_->holds_frames()) held_frame_ = f;
   const auto r = pipeline_.from_uplink_in_place(f, pass_now(), csum_blank, csum_valid);
   uplink_frame_ = {};
+  held_frame_ = {};
   if (!r) ++uplink_forwarded_;
   count(r, nullptr, f);
 }
@@ -180,7 +182,11 @@ void Dataplane::to_vif(netback::VifId v, std::span<const std::byte> f) {
   const netback::VifId nid{v.slot - 1, v.gen};
   if (v.slot != kSelf.slot && nb_ && f.size() <= 65535 && nb_->takes_gso(nid, type)) {
     if (captures_.active()) captures_.frame(Tap::to_vm, v, f);
-    (void)nb_->to_guest(nid, f, netback::Gso{uint16_t(14 + firewall::kVmMtu - hdrs), type});
+    // The uplink's frame, rewritten in place, stays where it is until the uplink's pass ends
+    // (holds_frames): its copy to the guest is made then, with the pass's others.
+    const auto at = reinterpret_cast<uintptr_t>(f.data()), in = reinterpret_cast<uintptr_t>(held_frame_.data());
+    const bool held = !held_frame_.empty() && at >= in && at + f.size() <= in + held_frame_.size();
+    (void)nb_->to_guest(nid, f, netback::Gso{uint16_t(14 + firewall::kVmMtu - hdrs), type}, held);
     ++gso_to_vms_;
     return;
   }

@@ -159,6 +159,7 @@ class Dataplane final : public netback::FrameSink, public firewall::Egress {
   // frame read from the uplink.
   std::optional<netback::VifId> from_vm_;
   std::span<const std::byte> uplink_frame_;
+  std::span<const std::byte> held_frame_;  // the uplink's frame, while it holds its frames
   std::vector<std::byte> uplink_copy_;  // the frame as read, while a capture runs
   netback::Netback* nb_ = nullptr;
   Uplink* uplink_ = nullptr;

@@ -262,9 +262,9 @@ int main(int argc, char** argv) {
   if (!nb.start(&err)) return fail(err);
   daemon::EventLoop loop(io, *xs, *evt, nb);
   if (uplink) {
-    uplink->attach(loop, [&](std::span<std::byte> f, bool csum_blank, bool csum_valid) {
-      dp.from_uplink(f, csum_blank, csum_valid);
-    });
+    uplink->attach(
+        loop, [&](std::span<std::byte> f, bool csum_blank, bool csum_valid) { dp.from_uplink(f, csum_blank, csum_valid); },
+        [&] { nb.flush_held(); });  // the copies of the pass's super-frames to the VMs
   }
   if (self_tap) {
     loop.add_reader(self_tap->fd(), [&] {

@@ -14,8 +14,9 @@ std::unique_ptr<NetfrontUplink> NetfrontUplink::open(Handles h, netfront::Netfro
   return u;
 }
 
-void NetfrontUplink::attach(EventLoop& loop, Receiver rx) {
-  nf_->set_receiver([rx = std::move(rx)](const netfront::RxFrame& f) { rx(f.bytes, f.csum_blank, f.data_validated); });
+void NetfrontUplink::attach(EventLoop& loop, Receiver rx, std::function<void()> pass_end) {
+  nf_->set_receiver([rx = std::move(rx)](const netfront::RxFrame& f) { rx(f.bytes, f.csum_blank, f.data_validated); },
+                    std::move(pass_end));
   loop.add_reader(h_.xs->watch_fd(), [this] { nf_->on_xenstore(now()); });
   loop.add_reader(nf_->event_fd(), [this, &loop] {
     nf_->on_events(now());

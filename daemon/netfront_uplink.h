@@ -26,7 +26,9 @@ class NetfrontUplink final : public Uplink {
   // Finds the vif and starts the handshake; nullptr and `err` if there is no vif to drive.
   static std::unique_ptr<NetfrontUplink> open(Handles h, netfront::NetfrontConfig cfg, std::string* err);
 
-  void attach(EventLoop& loop, Receiver rx) override;
+  void attach(EventLoop& loop, Receiver rx, std::function<void()> pass_end) override;
+  // A pass's frames stay in the netfront's receive arena until the pass ends.
+  bool holds_frames() const override { return true; }
   [[nodiscard]] const packet::MacAddr& mac() const override { return nf_->mac(); }
   [[nodiscard]] std::string name() const override;
   [[nodiscard]] bool up() const override { return nf_->connected(); }

@@ -189,8 +189,11 @@ void PacketUplink::flush() {
   tx_count_ = 0;
 }
 
-void PacketUplink::attach(EventLoop& loop, Receiver rx) {
-  loop.add_reader(fd_, [this, rx = std::move(rx)] { receive(rx); });
+void PacketUplink::attach(EventLoop& loop, Receiver rx, std::function<void()> pass_end) {
+  loop.add_reader(fd_, [this, rx = std::move(rx), pass_end = std::move(pass_end)] {
+    receive(rx);
+    pass_end();
+  });
 }
 
 bool PacketUplink::up() const {

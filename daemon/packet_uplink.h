@@ -29,7 +29,7 @@ class PacketUplink final : public Uplink {
   PacketUplink(const PacketUplink&) = delete;
   PacketUplink& operator=(const PacketUplink&) = delete;
 
-  void attach(EventLoop& loop, Receiver rx) override;
+  void attach(EventLoop& loop, Receiver rx, std::function<void()> pass_end) override;
   [[nodiscard]] const packet::MacAddr& mac() const override { return mac_; }
   [[nodiscard]] std::string name() const override { return name_; }
   [[nodiscard]] bool up() const override;

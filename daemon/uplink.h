@@ -50,8 +50,9 @@ class Uplink {
   using Receiver = std::function<void(std::span<std::byte>, bool csum_blank, bool csum_valid)>;
   virtual ~Uplink() = default;
 
-  // Registers its fds and timers with the loop (before loop.start()); frames read go to `rx`.
-  virtual void attach(EventLoop& loop, Receiver rx) = 0;
+  // Registers its fds and timers with the loop (before loop.start()); frames read go to `rx`,
+  // and `pass_end` runs after each receive pass (see holds_frames()).
+  virtual void attach(EventLoop& loop, Receiver rx, std::function<void()> pass_end) = 0;
   [[nodiscard]] virtual const packet::MacAddr& mac() const = 0;
   [[nodiscard]] virtual std::string name() const = 0;  // "eth0", "netfront vif 0"
   [[nodiscard]] virtual bool up() const = 0;            // frames can go out now
@@ -62,6 +63,11 @@ class Uplink {
   [[nodiscard]] virtual UplinkCounters counters() const = 0;
   // What `xfwctl status --json` shows under "uplink_status": {"kind": "packet"|"netfront", ...}.
   [[nodiscard]] virtual nlohmann::json status() const = 0;
+
+  // Received frames stay where they are, unchanged, until the receive pass's end, when the
+  // `pass_end` given to attach() runs: what a frame is handed on to may keep a reference until
+  // then (the netfront's; a PacketUplink's frame lives only during the call).
+  [[nodiscard]] virtual bool holds_frames() const { return false; }
 
   // Queues a frame; sent when a batch is full or on flush().
   virtual void send(std::span<const std::byte> frame, const std::optional<UplinkOffload>& offload = std::nullopt) = 0;

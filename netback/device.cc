@@ -160,6 +160,7 @@ bool Device::connect(std::string* why) {
 
 void Device::teardown() {
   if (!vif_) return;
+  nb_.flush_held();  // the vif's held frames are answered while it is still there
   last_counters_ = vif_->counters();
   nb_.by_port_.erase(vif_->port().value());
   const VifId id = vif_->id();

@@ -124,6 +124,7 @@ VifId Netback::attach(Device& d) {
 }
 
 void Netback::detach(Device&, VifId id) {
+  flush_held();  // (Device::teardown did already: nothing may point at a vif that goes)
   Slot& s = slots_.at(id.slot);
   if (s.gen != id.gen || s.dev == nullptr) return;
   if (Vif* v = s.dev->vif()) {
@@ -157,7 +158,15 @@ void Netback::on_events(TimePoint) {
   }
 }
 
+void Netback::flush_held() {
+  if (held_.nframes == 0) return;
+  if (held_.nops > 0) gnt_.copy(std::span(held_.ops.data(), held_.nops));
+  for (uint32_t f = 0; f < held_.nframes; ++f) held_.frames[f].vif->rx_held_done(held_.frames[f], held_);
+  held_.nops = held_.nframes = held_.nids = 0;
+}
+
 bool Netback::poll(TimePoint now) {
+  flush_held();
   std::swap(active_, active_next_);  // this pass's work; new work goes to active_
   for (std::size_t i = 0; i < active_next_.size(); ++i) {
     Vif* v = active_next_[i];
@@ -177,6 +186,7 @@ bool Netback::poll(TimePoint now) {
 }
 
 void Netback::on_timer(TimePoint now) {
+  flush_held();
   for (const auto& [key, dev] : devices_) {
     Vif* v = dev->vif();
     const auto t = v ? v->wake_at() : std::nullopt;
@@ -204,10 +214,11 @@ bool Netback::takes_gso(VifId id, uint8_t type) const {
   return v != nullptr && v->takes_gso(type);
 }
 
-bool Netback::to_guest(VifId id, std::span<const std::byte> frame, Gso gso) {
+bool Netback::to_guest(VifId id, std::span<const std::byte> frame, Gso gso, bool held) {
   Vif* v = vif_of(id);
   if (v == nullptr) return false;
-  if (!v->queue_to_guest(frame, gso, scratch_)) return false;
+  if (held && held_.full()) flush_held();
+  if (!v->queue_to_guest(frame, gso, scratch_, held ? &held_ : nullptr)) return false;
   activate(*v);  // its next pass sends what is queued, and the event for what went at once
   return true;
 }

@@ -78,7 +78,12 @@ class Netback {
   // Queues a frame for a guest, or grant-copies it at once (a super-frame, nothing queued before
   // it, its buffers posted: Vif::rx_now); false if dropped (unknown/stale vif, queue full...).
   // A `gso` super-frame only for a vif that takes_gso() of its type.
-  bool to_guest(VifId vif, std::span<const std::byte> frame, Gso gso = {});
+  // With `held`, the caller keeps `frame` where it is, unchanged, until flush_held(): a
+  // super-frame's copy is then made there, in one call with the other held frames'.
+  bool to_guest(VifId vif, std::span<const std::byte> frame, Gso gso = {}, bool held = false);
+  // Copies the held frames into their guests' buffers and answers their requests (one grant
+  // copy). Also done first by every entry point that runs passes or tears vifs down.
+  void flush_held();
   [[nodiscard]] bool takes_gso(VifId vif, uint8_t type) const;
 
   [[nodiscard]] std::vector<DeviceStatus> devices() const;
@@ -112,6 +117,7 @@ class Netback {
   xen::DomId self_{0};
   std::string root_;  // /local/domain/<self>/backend/vif
   TxScratch scratch_;
+  HeldRx held_;
 
   std::map<std::pair<uint16_t, uint32_t>, std::unique_ptr<Device>> devices_;
   std::vector<std::pair<uint16_t, uint32_t>> dirty_;

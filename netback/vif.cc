@@ -61,7 +61,7 @@ bool Vif::takes_gso(uint8_t type) const {
                                  (type == XEN_NETIF_GSO_TYPE_TCPV6 && params_.guest_rx_gso6));
 }
 
-bool Vif::queue_to_guest(std::span<const std::byte> frame, Gso gso, TxScratch& scratch) {
+bool Vif::queue_to_guest(std::span<const std::byte> frame, Gso gso, TxScratch& scratch, HeldRx* held) {
   if (fatal_) {
     drop(DropReason::rx_vif_down);
     return false;
@@ -79,7 +79,9 @@ bool Vif::queue_to_guest(std::span<const std::byte> frame, Gso gso, TxScratch& s
     drop(DropReason::rx_gso_not_negotiated);
     return false;
   }
-  if (frame.size() >= limits_.rx_now_min && rx_now(frame, gso, scratch)) return true;
+  if (frame.size() >= limits_.rx_now_min) {
+    if (held ? rx_hold(frame, gso, *held) : rx_now(frame, gso, scratch)) return true;
+  }
   if (!rxq_.push(frame, gso)) {
     drop(DropReason::rx_queue_full);
     return false;

@@ -73,6 +73,35 @@ struct TxScratch {
   std::vector<xen::GrantCopy> ops = std::vector<xen::GrantCopy>(kMaxOps);
 };
 
+// One frame's buffers on a guest's rx ring, taken for a copy (rx.cc).
+struct RxFrame {
+  uint32_t cons;    // ring index of its first buffer
+  uint32_t nslots;  // data slots, and the extra-info slot of a GSO frame
+  uint32_t op_begin;
+  uint32_t len;
+  Gso gso;
+};
+
+class Vif;
+
+// Super-frames whose memory the caller keeps, unchanged, until Netback::flush_held(): their
+// buffers are taken from the guests' rings at once, and one grant copy at the flush fills all
+// of them (the uplink holds a pass's frames so: one copy per pass instead of one per frame).
+struct HeldRx {
+  static constexpr uint32_t kMaxOps = 2 * kRingSize;
+  static constexpr uint32_t kMaxFrameOps = 16;  // a 65535-byte frame's pages
+  struct Frame {
+    Vif* vif;
+    RxFrame rx;
+    uint32_t id_begin;  // its request ids in `ids`
+  };
+  std::vector<xen::GrantCopy> ops = std::vector<xen::GrantCopy>(kMaxOps);
+  std::vector<Frame> frames = std::vector<Frame>(kMaxOps);
+  std::vector<uint16_t> ids = std::vector<uint16_t>(2 * kMaxOps);
+  uint32_t nops = 0, nframes = 0, nids = 0;
+  [[nodiscard]] bool full() const { return nops + kMaxFrameOps > kMaxOps; }
+};
+
 class Vif {
  public:
   struct Deps {
@@ -91,10 +120,13 @@ class Vif {
   // accounting). Unmasks the event channel when no work is left.
   Pass service(FrameSink& sink, TxScratch& scratch, TimePoint now, bool kicked);
 
-  // Queues a frame for the guest (copied), or sends it at once (rx_now). false = dropped and
-  // counted. A `gso` frame goes with an extra-info slot (only for a guest that offered that GSO
-  // type).
-  bool queue_to_guest(std::span<const std::byte> frame, Gso gso, TxScratch& scratch);
+  // Queues a frame for the guest (copied), or sends it at once (rx_now), or, with `held` (the
+  // caller keeps the frame until Netback::flush_held()), takes its buffers for the held copy
+  // (rx_hold). false = dropped and counted. A `gso` frame goes with an extra-info slot (only for
+  // a guest that offered that GSO type).
+  bool queue_to_guest(std::span<const std::byte> frame, Gso gso, TxScratch& scratch, HeldRx* held);
+  // Netback::flush_held(), after the copy: answers a held frame's requests.
+  void rx_held_done(const HeldRx::Frame& hf, const HeldRx& h);
   // Does the guest take TCP super-frames of this GSO type?
   [[nodiscard]] bool takes_gso(uint8_t type) const;
 
@@ -126,8 +158,12 @@ class Vif {
   bool tx_credit_allows(uint32_t bytes, TimePoint now);
   bool rx_pass(TxScratch& scratch, TimePoint now, uint32_t& handled, bool& notify);
   bool rx_now(std::span<const std::byte> frame, Gso gso, TxScratch& scratch);
+  bool rx_hold(std::span<const std::byte> frame, Gso gso, HeldRx& h);
   template <class At>
   uint32_t rx_fill(TxScratch& scratch, uint32_t prod, uint32_t max, At at, bool& notify);
+  bool rx_take(uint32_t posted, uint32_t& cons, std::span<const std::byte> data, Gso gso,
+               xen::GrantCopy* ops, uint32_t& nops, uint16_t* ids, RxFrame& fr);
+  void rx_answer(const RxFrame& fr, const xen::GrantCopy* ops, const uint16_t* ids);
 
   Deps deps_;
   VifId id_;
@@ -140,6 +176,9 @@ class Vif {
   RxRing rx_;
   uint32_t tx_cons_ = 0, tx_rsp_ = 0;  // our private indices (never read back from the page)
   uint32_t rx_cons_ = 0;
+  // Buffers after rx_cons_ taken by held frames, answered at Netback::flush_held() (which
+  // Netback runs before any pass of ours: rx_cons_ is where a pass starts).
+  uint32_t rx_held_ = 0;
   RxQueue rxq_;
   std::optional<DropReason> fatal_;
   VifCounters c_;

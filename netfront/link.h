@@ -169,7 +169,13 @@ class Link {
     std::optional<DropReason> bad;
     RxFrame meta;
   } as_;
-  std::unique_ptr<std::byte[]> frame_{new std::byte[kMaxFrame]};
+  // A pass's frames, one after another (item 7: copied out of the shared pages): each stays
+  // here, unchanged by us, until the pass ends, so that the receiver may hand it on by
+  // reference until then (netback's held copies). A frame left unfinished at the end of a pass
+  // moves to the front at the next.
+  static constexpr std::size_t kArenaBytes = 8 * kMaxFrame;
+  std::unique_ptr<std::byte[]> arena_{new std::byte[kArenaBytes]};
+  std::size_t frame_at_ = 0;  // where the frame being assembled starts
 };
 
 }  // namespace xfw::netfront

@@ -282,6 +282,7 @@ bool Netfront::poll(TimePoint now) {
   const bool kicked = kicked_;
   kicked_ = false;
   const auto pass = link_->service(rx_, now, kicked);
+  pass_end_();  // before a reset can free the frames
   if (link_->fatal()) {
     reset(now);
     return false;

@@ -85,7 +85,12 @@ class Netfront {
   bool on_timer(TimePoint now);  // true if a pass is due (a masked event channel's time is up)
   [[nodiscard]] std::optional<TimePoint> next_deadline() const;
 
-  void set_receiver(RxHandler rx) { rx_ = std::move(rx); }
+  // Frames go to `rx`; `pass_end` runs after each pass, when they may be overwritten (until
+  // then each stays where `rx` saw it, unchanged: Link's arena).
+  void set_receiver(RxHandler rx, std::function<void()> pass_end = [] {}) {
+    rx_ = std::move(rx);
+    pass_end_ = std::move(pass_end);
+  }
   bool send(std::span<const std::byte> frame, std::optional<TxOffload> offload = std::nullopt);
   void flush() {
     if (link_) link_->flush();
@@ -116,6 +121,7 @@ class Netfront {
   xen::EventChannels& evt_;
   NetfrontConfig cfg_;
   RxHandler rx_ = [](const RxFrame&) {};
+  std::function<void()> pass_end_ = [] {};
   xen::DomId self_{0};
   std::string root_;  // /local/domain/<self>/device/vif
   std::optional<uint32_t> devid_;

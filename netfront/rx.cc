@@ -17,11 +17,12 @@ void Link::rx_end_frame(const RxHandler& rx) {
   if (as_.bad) {
     drop(*as_.bad);
   } else {
-    as_.meta.bytes = {frame_.get(), as_.len};
+    as_.meta.bytes = {arena_.get() + frame_at_, as_.len};
     ++c_.rx_frames;
     c_.rx_bytes += as_.len;
     if (as_.meta.gso_type) ++c_.rx_gso;
     rx(as_.meta);
+    frame_at_ = (frame_at_ + as_.len + 63) & ~std::size_t(63);  // the next one cache-line aligned
   }
   as_ = {};
 }
@@ -32,8 +33,12 @@ bool Link::rx_pass(const RxHandler& rx, uint32_t& handled, bool& notify) {
     fail(DropReason::fatal_rx_rsp_prod);
     return false;
   }
+  // The last pass's frames are given up: the arena starts again, with the unfinished one.
+  if (as_.active && frame_at_ != 0) std::memmove(arena_.get(), arena_.get() + frame_at_, as_.len);
+  frame_at_ = 0;
   uint32_t frames = 0;
   for (; rx_cons_ != prod && frames < limits_.rx_budget; ++rx_cons_) {
+    if (!as_.active && frame_at_ + kMaxFrame > kArenaBytes) break;  // the arena is full
     const uint32_t i = rx_cons_;
     const uint16_t id = uint16_t(i & (kRingSize - 1));
     if (as_.extra_next) {
@@ -68,7 +73,7 @@ bool Link::rx_pass(const RxHandler& rx, uint32_t& handled, bool& notify) {
         as_.bad = as_.bad.value_or(DropReason::rx_too_big);
       } else if (!as_.bad) {
         // Item 7: out of the shared page before anything looks at it.
-        std::memcpy(frame_.get() + as_.len, rx_pages_->page(id) + r.offset, uint32_t(r.status));
+        std::memcpy(arena_.get() + frame_at_ + as_.len, rx_pages_->page(id) + r.offset, uint32_t(r.status));
         as_.len += uint32_t(r.status);
       }
     }
@@ -87,7 +92,7 @@ bool Link::rx_pass(const RxHandler& rx, uint32_t& handled, bool& notify) {
     notify |= rx_.push_requests(rx_published_, rx_prod_);
     rx_published_ = rx_prod_;
   }
-  if (rx_cons_ != prod) return true;  // budget spent
+  if (rx_cons_ != prod) return true;  // budget or arena spent
   rx_.set_rsp_event(rx_cons_ + 1);
   return rx_.rsp_prod() != rx_cons_;
 }

@@ -115,6 +115,60 @@ TEST(Netback, SuperFrameGoesToTheGuestAtOnceInOrder) {
   EXPECT_EQ(st->counters.notifications - events_before, 1u);
 }
 
+// Held super-frames (the caller keeps them until flush_held(): the uplink's pass) take their
+// buffers at once and are copied together, in one grant copy, at the flush; a frame for the same
+// guest that is not held waits behind them; the guest's event comes with its next pass.
+TEST(Netback, HeldSuperFramesGoInOneCopyAtTheFlush) {
+  World w;
+  auto& a = w.add_guest(DomId{5}, "work", "10.137.0.5");
+  auto& b = w.add_guest(DomId{6}, "personal", "10.137.0.6");
+  w.settle();
+  const auto ida = w.vif_id(DomId{5}), idb = w.vif_id(DomId{6});
+  const netback::Gso gso{1448, netback::kGsoTcpV4};
+  const auto f1 = make_frame(30000, 1), f2 = make_frame(20000, 2), f3 = make_frame(9000, 3), small = make_frame(100, 4);
+  const uint32_t before_a = a.raw_rx()->rsp_prod, before_b = b.raw_rx()->rsp_prod;
+  const std::size_t copies = w.be_gnt.copy_calls();
+  ASSERT_TRUE(w.nb.to_guest(ida, f1, gso, true));
+  ASSERT_TRUE(w.nb.to_guest(idb, f2, gso, true));
+  ASSERT_TRUE(w.nb.to_guest(ida, small));  // not held: queued behind f1
+  ASSERT_TRUE(w.nb.to_guest(ida, f3, gso, true));  // a frame is queued before it: queued too
+  EXPECT_EQ(w.be_gnt.copy_calls(), copies);  // nothing copied yet
+  EXPECT_EQ(a.raw_rx()->rsp_prod, before_a);   // nor answered
+  w.nb.flush_held();
+  EXPECT_EQ(w.be_gnt.copy_calls(), copies + 1);  // f1 and f2 together
+  EXPECT_EQ(a.raw_rx()->rsp_prod - before_a, 8u + 1u);
+  EXPECT_EQ(b.raw_rx()->rsp_prod - before_b, 5u + 1u);
+  w.nb.flush_held();  // nothing left: no call
+  EXPECT_EQ(w.be_gnt.copy_calls(), copies + 1);
+  w.settle();
+  EXPECT_EQ(a.receive(), f1);
+  EXPECT_EQ(a.receive(), small);
+  EXPECT_EQ(a.receive(), f3);
+  EXPECT_EQ(a.receive(), std::nullopt);
+  EXPECT_EQ(b.receive(), f2);
+  EXPECT_EQ(w.status(DomId{5})->counters.to_guest_packets, 3u);
+  EXPECT_EQ(w.status(DomId{6})->counters.to_guest_packets, 1u);
+}
+
+// A vif torn down with held frames: they are answered first (no dangling reference), and
+// everything after is refused.
+TEST(Netback, HeldFramesAreFlushedBeforeTheirVifGoes) {
+  World w;
+  auto& a = w.add_guest(DomId{5}, "work", "10.137.0.5");
+  w.settle();
+  const auto id = w.vif_id(DomId{5});
+  const std::size_t copies = w.be_gnt.copy_calls();
+  ASSERT_TRUE(w.nb.to_guest(id, make_frame(30000, 1), netback::Gso{1448, netback::kGsoTcpV4}, true));
+  a.close();
+  w.nb.on_xenstore(w.now);  // the frontend's Closing: the vif goes (before any pass)
+  EXPECT_EQ(w.be_gnt.copy_calls(), copies + 1);  // its held frame was copied and answered first
+  EXPECT_EQ(w.status(DomId{5})->counters.to_guest_packets, 1u);
+  w.settle();
+  EXPECT_FALSE(w.nb.to_guest(id, make_frame(30000, 1), netback::Gso{1448, netback::kGsoTcpV4}, true));
+  w.nb.flush_held();
+  EXPECT_EQ(w.be_gnt.copy_calls(), copies + 1);
+}
+
 // While passes follow each other (the guest keeps queueing faster than a pass takes), its event
 // waits for the last of them, or for a quarter ring (64 slots) answered since the one before.
 TEST(Netback, BackToBackPassesShareTheGuestsEvent) {

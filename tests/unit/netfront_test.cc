@@ -517,6 +517,50 @@ TEST_F(NetfrontTest, Items2And7BackendRewritesAfterTheCopyChangeNothing) {
   EXPECT_EQ(got[0].bytes, f);
 }
 
+// A pass's frames stay where the receiver saw them, unchanged, until the pass ends (the receiver
+// may hand them on by reference: netback's held copies); a frame the pass left unfinished is
+// completed in the next.
+TEST_F(NetfrontTest, APassesFramesStayPutUntilItsEnd) {
+  boot();
+  std::vector<std::span<const std::byte>> seen;
+  int ends = 0;
+  nf->set_receiver([&](const RxFrame& f) { seen.push_back(f.bytes); got.push_back({{f.bytes.begin(), f.bytes.end()}, f}); },
+                   [&] {
+                     ++ends;  // this pass's frames, as they were when received
+                     const std::size_t first = got.size() - seen.size();
+                     for (std::size_t i = 0; i < seen.size(); ++i)
+                       EXPECT_EQ(std::vector<std::byte>(seen[i].begin(), seen[i].end()), got[first + i].bytes) << i;
+                     for (std::size_t i = 1; i < seen.size(); ++i) EXPECT_NE(seen[i].data(), seen[i - 1].data());
+                     seen.clear();
+                   });
+  got.clear();
+  const auto size = [](int i) { return std::size_t(i == 0 ? 1500 : 40000); };
+  for (int i = 0; i < 15; ++i) ASSERT_TRUE(backend->send(frame(size(i), uint8_t(i))));
+  nf->on_events(now);
+  while (nf->poll(now)) {
+  }
+  ASSERT_EQ(got.size(), 15u);
+  EXPECT_EQ(ends, 2);  // 560 KB: more than the arena (8 frames of the largest size) takes at once
+  for (int i = 0; i < 15; ++i) EXPECT_EQ(got[std::size_t(i)].bytes, frame(size(i), uint8_t(i))) << i;
+
+  // One frame ends a pass, the next is half there: it is finished in the following pass.
+  got.clear();
+  const uint32_t base = backend->raw_rx().rsp_prod_pvt;
+  rx_respond_slots({data_slot(0, 100), data_slot(NETRXF_more_data, 200)});
+  nf->on_events(now);
+  (void)nf->poll(now);
+  ASSERT_EQ(got.size(), 1u);
+  rx_respond_slots({data_slot(0, 300)});
+  nf->on_events(now);
+  (void)nf->poll(now);
+  ASSERT_EQ(got.size(), 2u);
+  auto want = frame(200, uint8_t(base + 1));
+  const auto tail = frame(300, uint8_t(base + 2));
+  want.insert(want.end(), tail.begin(), tail.end());
+  EXPECT_EQ(got[0].bytes, frame(100, uint8_t(base)));
+  EXPECT_EQ(got[1].bytes, want);
+}
+
 // Item 6: we never read a request back from the ring: a backend that rewrites our posted
 // requests cannot change which buffer or id we use next.
 TEST_F(NetfrontTest, Item6RewrittenRequestsAreNotReadBack) {

@@ -380,6 +380,7 @@ std::unique_ptr<GrantMapping> SimGrantTable::map(DomId dom, GrantRef ref) {
 }
 
 bool SimGrantTable::copy(std::span<GrantCopy> ops) {
+  ++copy_calls_;
   for (auto& op : ops) {
     auto it = hv_.grants_.find(op.dom.value());
     if (it == hv_.grants_.end()) {

@@ -76,12 +76,13 @@ class SimGrantTable final : public GrantTable {
   std::unique_ptr<GrantMapping> map(DomId dom, GrantRef ref) override;
   bool copy(std::span<GrantCopy> ops) override;
   [[nodiscard]] std::size_t live_mappings() const { return live_mappings_; }
+  [[nodiscard]] std::size_t copy_calls() const { return copy_calls_; }  // GNTTABOP_copy hypercalls
 
  private:
   friend class SimMapping;
   SimHypervisor& hv_;
   DomId self_;
-  std::size_t live_mappings_ = 0;
+  std::size_t live_mappings_ = 0, copy_calls_ = 0;
 };
 
 class SimEventChannels final : public EventChannels {
