@@ -53,6 +53,10 @@ pcap() { tcpdump -nn -r "$TB_DIR/netvm.pcap" "$@" 2>/dev/null; }
 ports() { pcap "$1" | awk '{print $3}' | sort -u; }
 check "one TCP connection: one SYN, one NAT port" test "$(pcap 'tcp dst port 80 and tcp[tcpflags] & tcp-syn != 0' | wc -l) $(ports 'tcp dst port 80' | wc -l)" = "1 1"
 check "no RST either way" test "$(pcap 'tcp[tcpflags] & tcp-rst != 0' | wc -l)" = 0
+# (When one is seen: which side sent it and when, against the restarts' times, to find why.)
+pcap -tt 'tcp[tcpflags] & tcp-rst != 0' | head -5 | sed 's/^/      RST at /'
+[ "$(pcap 'tcp[tcpflags] & tcp-rst != 0' | wc -l)" = 0 ] || echo "      restarts at ${at[*]}; the connection's last packets:" && true
+[ "$(pcap 'tcp[tcpflags] & tcp-rst != 0' | wc -l)" = 0 ] || pcap -tt 'tcp port 80' | tail -8 | sed 's/^/      /'
 check "UDP kept its NAT port ($(ports 'udp dst port 7777' | tr '\n' ' '))" test "$(ports 'udp dst port 7777' | wc -l)" = 1
 check "UDP answers go on after the last restart ($(grep -c dgram "$TB_DIR/udp.txt") of 200)" grep -qx "dgram 200" "$TB_DIR/udp.txt"
 check "every start read the saved connections whole" test "$(grep -c 'connections: .* read: [1-9]' "$TB_DIR/xfwd.out")" = 4
