@@ -158,13 +158,14 @@ TEST(Netback, HeldFramesAreFlushedBeforeTheirVifGoes) {
   w.settle();
   const auto id = w.vif_id(DomId{5});
   const std::size_t copies = w.be_gnt.copy_calls();
-  ASSERT_TRUE(w.nb.to_guest(id, make_frame(30000, 1), netback::Gso{1448, netback::kGsoTcpV4}, true));
+  const auto held = make_frame(30000, 1);  // the caller keeps it until the flush
+  ASSERT_TRUE(w.nb.to_guest(id, held, netback::Gso{1448, netback::kGsoTcpV4}, true));
   a.close();
   w.nb.on_xenstore(w.now);  // the frontend's Closing: the vif goes (before any pass)
   EXPECT_EQ(w.be_gnt.copy_calls(), copies + 1);  // its held frame was copied and answered first
   EXPECT_EQ(w.status(DomId{5})->counters.to_guest_packets, 1u);
   w.settle();
-  EXPECT_FALSE(w.nb.to_guest(id, make_frame(30000, 1), netback::Gso{1448, netback::kGsoTcpV4}, true));
+  EXPECT_FALSE(w.nb.to_guest(id, held, netback::Gso{1448, netback::kGsoTcpV4}, true));
   w.nb.flush_held();
   EXPECT_EQ(w.be_gnt.copy_calls(), copies + 1);
 }
