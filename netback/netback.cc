@@ -124,7 +124,6 @@ VifId Netback::attach(Device& d) {
 }
 
 void Netback::detach(Device&, VifId id) {
-  flush_held();  // (Device::teardown did already: nothing may point at a vif that goes)
   Slot& s = slots_.at(id.slot);
   if (s.gen != id.gen || s.dev == nullptr) return;
   if (Vif* v = s.dev->vif()) {
