@@ -89,7 +89,7 @@ class Vif;
 // of them (the uplink holds a pass's frames so: one copy per pass instead of one per frame).
 struct HeldRx {
   static constexpr uint32_t kMaxOps = 2 * kRingSize;
-  static constexpr uint32_t kMaxFrameOps = 16;  // a 65535-byte frame's pages
+  static constexpr uint32_t kMaxFrameOps = (65535 + xen::kPageSize - 1) / xen::kPageSize;  // the largest frame's pages
   struct Frame {
     Vif* vif;
     RxFrame rx;
